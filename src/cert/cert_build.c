@@ -209,11 +209,17 @@ out:
 X509_REQ *cert_request_create(EVP_PKEY *key, const X509_NAME *subject,
                               const struct cert_names *names)
 {
-    const char *common_name =
-        names->host_count > 0 ? names->hosts[0] : names->ips[0];
-    X509_REQ *csr = X509_REQ_new();
+    const char *common_name;
+    X509_REQ *csr = NULL;
     X509_NAME *name = NULL;
 
+    if (names->host_count + names->ip_count == 0) {
+        log_error("a certificate signing request needs at least one host "
+                  "name or IP address; pass --host or --ip");
+        return NULL;
+    }
+    common_name = names->host_count > 0 ? names->hosts[0] : names->ips[0];
+    csr = X509_REQ_new();
     if (csr == NULL || !X509_REQ_set_version(csr, X509_REQ_VERSION_1) ||
         !X509_REQ_set_pubkey(csr, key)) {
         goto fail;

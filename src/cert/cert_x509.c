@@ -111,7 +111,11 @@ static int cert_subject_add(X509_NAME *name, const char *text, char *part)
                   text, part);
         return -1;
     }
-    *value++ = '\0';
+    *value = '\0';
+    for (char *end = value; end > key && isspace((unsigned char)end[-1]);) {
+        *--end = '\0';
+    }
+    value++;
     while (isspace((unsigned char)*value)) {
         value++;
     }
@@ -163,6 +167,24 @@ X509_NAME *cert_subject_parse(const char *text)
     return name;
 }
 
+/* Converts TM to *OUT, failing for dates that do not exist such as
+ * February 30, which strptime accepts and timegm would move into March. */
+static int cert_tm_to_time(const struct tm *tm, time_t *out)
+{
+    struct tm copy = *tm;
+    struct tm check;
+    time_t value = timegm(&copy);
+
+    if (gmtime_r(&value, &check) == NULL || check.tm_year != tm->tm_year ||
+        check.tm_mon != tm->tm_mon || check.tm_mday != tm->tm_mday ||
+        check.tm_hour != tm->tm_hour || check.tm_min != tm->tm_min ||
+        check.tm_sec != tm->tm_sec) {
+        return -1;
+    }
+    *out = value;
+    return 0;
+}
+
 int cert_time_parse(const char *option, const char *text, time_t *out)
 {
     static const char *const formats[] = {"%Y-%m-%dT%H:%M:%SZ",
@@ -174,8 +196,7 @@ int cert_time_parse(const char *option, const char *text, time_t *out)
 
         memset(&tm, 0, sizeof(tm));
         end = strptime(text, formats[i], &tm);
-        if (end != NULL && *end == '\0') {
-            *out = timegm(&tm);
+        if (end != NULL && *end == '\0' && cert_tm_to_time(&tm, out) == 0) {
             return 0;
         }
     }

@@ -162,6 +162,24 @@ static int outfile_move(const struct outfile_set *set, struct outfile *out)
     return 0;
 }
 
+/* Removes the staged files and the destinations that this set created. */
+static void outfile_undo(struct outfile_set *set)
+{
+    for (size_t i = 0; i < set->count; i++) {
+        struct outfile *out = &set->files[i];
+
+        if (out->tmp_path != NULL) {
+            unlink(out->tmp_path);
+            free(out->tmp_path);
+            out->tmp_path = NULL;
+        }
+        if (out->created) {
+            unlink(out->path);
+            out->created = false;
+        }
+    }
+}
+
 int outfile_commit(struct outfile_set *set)
 {
     for (size_t i = 0; i < set->count; i++) {
@@ -173,6 +191,7 @@ int outfile_commit(struct outfile_set *set)
     }
     for (size_t i = 0; i < set->count; i++) {
         if (outfile_move(set, &set->files[i]) != 0) {
+            outfile_undo(set);
             return -1;
         }
     }
@@ -184,17 +203,9 @@ int outfile_commit(struct outfile_set *set)
 
 void outfile_set_free(struct outfile_set *set)
 {
+    outfile_undo(set);
     for (size_t i = 0; i < set->count; i++) {
-        struct outfile *out = &set->files[i];
-
-        if (out->tmp_path != NULL) {
-            unlink(out->tmp_path);
-        }
-        if (out->created) {
-            unlink(out->path);
-        }
-        free(out->tmp_path);
-        free(out->path);
+        free(set->files[i].path);
     }
     memset(set->files, 0, sizeof(set->files));
     set->count = 0;

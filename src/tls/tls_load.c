@@ -4,6 +4,7 @@
 #include "common/log.h"
 
 #include <openssl/bio.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
@@ -42,6 +43,18 @@ void tls_name_format(const X509_NAME *name, char *buf, size_t size)
     n = BIO_read(bio, buf, (int)size - 1);
     buf[n > 0 ? n : 0] = '\0';
     BIO_free(bio);
+}
+
+/* Passphrase callback that supplies none. With a NULL callback OpenSSL
+ * prompts on the terminal for an encrypted key, which would block a
+ * service, so encrypted keys fail instead and the caller explains why. */
+static int tls_no_passphrase(char *buf, int size, int rwflag, void *data)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)data;
+    return -1;
 }
 
 /* Finds the PEM label of the first block in DATA, or NULL. */
@@ -104,6 +117,7 @@ static int tls_load_pem(struct tls_bundle *bundle, const char *path,
 {
     BIO *bio = BIO_new_mem_buf(data, (int)len);
     X509 *cert;
+    unsigned long err;
 
     if (bio == NULL) {
         return -1;
@@ -111,9 +125,11 @@ static int tls_load_pem(struct tls_bundle *bundle, const char *path,
     while ((cert = PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL)) != NULL) {
         if (!sk_X509_push(bundle->certs, cert)) {
             X509_free(cert);
-            break;
+            BIO_free(bio);
+            return -1;
         }
     }
+    err = ERR_peek_last_error();
     ERR_clear_error();
     BIO_free(bio);
 
@@ -121,11 +137,22 @@ static int tls_load_pem(struct tls_bundle *bundle, const char *path,
         tls_explain_pem(path, data);
         return -1;
     }
+    /* Reading stops at the end of the data with "no start line". Any other
+     * error means that a block after the certificates read so far is cut
+     * off or damaged, and a chain missing a certificate must not load. */
+    if (ERR_GET_LIB(err) != ERR_LIB_PEM ||
+        ERR_GET_REASON(err) != PEM_R_NO_START_LINE) {
+        log_error("%s: the PEM block after certificate %d is truncated or "
+                  "damaged; copy the whole file again",
+                  path, sk_X509_num(bundle->certs));
+        return -1;
+    }
 
     /* A PEM file may carry the key too, as many servers expect. */
     if (strstr(data, "PRIVATE KEY-----") != NULL) {
         bio = BIO_new_mem_buf(data, (int)len);
-        bundle->key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+        bundle->key =
+            PEM_read_bio_PrivateKey(bio, NULL, tls_no_passphrase, NULL);
         BIO_free(bio);
         ERR_clear_error();
     }
@@ -297,7 +324,7 @@ EVP_PKEY *tls_key_load(const char *path)
     }
     bio = BIO_new_mem_buf(data, (int)len);
     if (strstr(data, "-----BEGIN ") != NULL) {
-        key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+        key = PEM_read_bio_PrivateKey(bio, NULL, tls_no_passphrase, NULL);
     } else {
         key = d2i_PrivateKey_bio(bio, NULL);
     }
@@ -362,7 +389,12 @@ void tls_key_describe(const EVP_PKEY *key, char *buf, size_t size)
     } else if (EVP_PKEY_is_a(key, "EC") &&
                EVP_PKEY_get_group_name(key, group, sizeof(group), &group_len) ==
                    1) {
-        snprintf(buf, size, "EC %s (%d bits)", group, bits);
+        /* OpenSSL returns the X9.62 name "prime256v1" for P-256. Print the
+         * NIST name that administrators know, where the curve has one. */
+        const char *nist = EC_curve_nid2nist(OBJ_sn2nid(group));
+
+        snprintf(buf, size, "EC %s (%d bits)", nist != NULL ? nist : group,
+                 bits);
     } else {
         snprintf(buf, size, "%s %d bits", EVP_PKEY_get0_type_name(key), bits);
     }
