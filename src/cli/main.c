@@ -3,6 +3,8 @@
  */
 #include "cert/cert.h"
 #include "common/log.h"
+#include "enabler/enabler.h"
+#include "relay/relay.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,9 @@ static const char main_help[] =
     "network that accepts no inbound connections, through a relay server.\n"
     "\n"
     "Commands:\n"
+    "  relay    the relay server: client HTTPS in, enabler tunnels out\n"
+    "  enabler  beside a backend server: connects out to the relay and\n"
+    "           forwards its requests to the backend\n"
     "  cert     certificate toolkit: CA, CSR, signing, PKCS#12, show, verify,\n"
     "           probe a live server, quickstart\n"
     "\n"
@@ -74,6 +79,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[i], "cert") == 0) {
         return cert_main(argc - i, argv + i);
+    }
+    if (strcmp(argv[i], "relay") == 0) {
+        return relay_main(argc - i, argv + i);
+    }
+    if (strcmp(argv[i], "enabler") == 0) {
+        return enabler_main(argc - i, argv + i);
     }
     log_error("unknown command '%s'; run 'drawbridge --help' for the list",
               argv[i]);

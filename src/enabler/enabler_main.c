@@ -1,0 +1,194 @@
+#include "common/log.h"
+#include "enabler/enabler.h"
+#include "enabler/enabler_exchange.h"
+#include "tls/tls_context.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void enabler_format_address(const struct enabler_endpoint *endpoint,
+                                   char *buf, size_t size)
+{
+    bool v6 = strchr(endpoint->host, ':') != NULL;
+
+    snprintf(buf, size, v6 ? "[%s]:%s" : "%s:%s", endpoint->host,
+             endpoint->port);
+}
+
+static int enabler_open_log(const struct enabler_options *opts)
+{
+    FILE *stream;
+
+    log_set_style(LOG_STYLE_SERVICE);
+    log_set_level(opts->verbosity);
+    if (opts->log_file[0] == '\0') {
+        return 0;
+    }
+    stream = fopen(opts->log_file, "a");
+    if (stream == NULL) {
+        log_error("cannot open the log file %s: %s", opts->log_file,
+                  strerror(errno));
+        return -1;
+    }
+    setvbuf(stream, NULL, _IOLBF, 0);
+    log_set_stream(stream);
+    return 0;
+}
+
+static int enabler_contexts(struct enabler *enabler)
+{
+    const struct enabler_options *opts = enabler->opts;
+
+    if (opts->insecure_skip_verify && opts->relay.tls) {
+        log_warn("--insecure-skip-verify: the relay's certificate is not "
+                 "checked, so anyone on the path can pose as the relay and "
+                 "read the token");
+    }
+    if (opts->relay.tls) {
+        enabler->relay_ctx =
+            tls_client_context_new(opts->ca_file[0] ? opts->ca_file : NULL,
+                                   !opts->insecure_skip_verify);
+        if (enabler->relay_ctx == NULL) {
+            return -1;
+        }
+    }
+    if (opts->backend.tls) {
+        enabler->backend_ctx = tls_client_context_new(
+            opts->backend_ca_file[0] ? opts->backend_ca_file : NULL,
+            !opts->backend_insecure_skip_verify);
+        if (enabler->backend_ctx == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void enabler_on_stop_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct enabler *enabler = arg;
+    struct timespec now;
+
+    (void)fd;
+    (void)what;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!TAILQ_EMPTY(&enabler->tunnel.exchanges) &&
+        now.tv_sec < enabler->stop_deadline) {
+        return;
+    }
+    event_base_loopexit(enabler->base, NULL);
+}
+
+static void enabler_stop(struct enabler *enabler, const char *signal_name)
+{
+    struct timeval tick = {0, 100000};
+    struct timespec now;
+
+    if (enabler->stopping) {
+        log_warn("second %s: stopping at once", signal_name);
+        event_base_loopexit(enabler->base, NULL);
+        return;
+    }
+    enabler->stopping = true;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    enabler->stop_deadline =
+        now.tv_sec + enabler->opts->shutdown_timeout_ms / 1000;
+    log_info("stopping on %s: taking no new requests, finishing those in "
+             "flight",
+             signal_name);
+    enabler_tunnel_drain(&enabler->tunnel);
+    enabler->stop_timer =
+        event_new(enabler->base, -1, EV_PERSIST, enabler_on_stop_tick, enabler);
+    event_add(enabler->stop_timer, &tick);
+}
+
+static void enabler_on_signal(evutil_socket_t signo, short what, void *arg)
+{
+    (void)what;
+    enabler_stop(arg, signo == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static int enabler_setup(struct enabler *enabler)
+{
+    enabler_format_address(&enabler->opts->relay, enabler->relay_address,
+                           sizeof(enabler->relay_address));
+    enabler_format_address(&enabler->opts->backend, enabler->backend_address,
+                           sizeof(enabler->backend_address));
+    TAILQ_INIT(&enabler->pool.idle);
+    TAILQ_INIT(&enabler->pool.waiting);
+    if (enabler_contexts(enabler) != 0) {
+        return -1;
+    }
+    enabler->base = event_base_new();
+    if (enabler->base == NULL) {
+        return -1;
+    }
+    enabler->signal_term =
+        evsignal_new(enabler->base, SIGTERM, enabler_on_signal, enabler);
+    enabler->signal_int =
+        evsignal_new(enabler->base, SIGINT, enabler_on_signal, enabler);
+    if (enabler->signal_term == NULL || enabler->signal_int == NULL ||
+        event_add(enabler->signal_term, NULL) != 0 ||
+        event_add(enabler->signal_int, NULL) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static void enabler_teardown(struct enabler *enabler)
+{
+    if (enabler->base != NULL) {
+        enabler->stopping = true;
+        enabler_tunnel_stop(&enabler->tunnel);
+        enabler_pool_free(enabler);
+    }
+    if (enabler->stop_timer != NULL) {
+        event_free(enabler->stop_timer);
+    }
+    if (enabler->signal_term != NULL) {
+        event_free(enabler->signal_term);
+    }
+    if (enabler->signal_int != NULL) {
+        event_free(enabler->signal_int);
+    }
+    SSL_CTX_free(enabler->relay_ctx);
+    SSL_CTX_free(enabler->backend_ctx);
+    if (enabler->base != NULL) {
+        event_base_free(enabler->base);
+    }
+}
+
+int enabler_main(int argc, char **argv)
+{
+    struct enabler_options opts;
+    struct enabler enabler = {0};
+    int rc = enabler_options_parse(argc, argv, &opts);
+
+    if (rc != 0) {
+        enabler_options_clear(&opts);
+        return rc == 1 ? ENABLER_EXIT_OK : ENABLER_EXIT_USAGE;
+    }
+    enabler.opts = &opts;
+    enabler.exit_status = ENABLER_EXIT_OK;
+    if (enabler_open_log(&opts) != 0 || enabler_setup(&enabler) != 0) {
+        enabler_teardown(&enabler);
+        enabler_options_clear(&opts);
+        log_set_stream(NULL);
+        return ENABLER_EXIT_STARTUP;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    log_info("enabler started: drawbridge %s, farm=%s server=%s relay=%s "
+             "backend=%s",
+             DRAWBRIDGE_VERSION, opts.farm, opts.id, enabler.relay_address,
+             enabler.backend_address);
+    enabler_tunnel_start(&enabler);
+    event_base_dispatch(enabler.base);
+    rc = enabler.exit_status;
+    log_info("enabler stopped");
+    enabler_teardown(&enabler);
+    enabler_options_clear(&opts);
+    log_set_stream(NULL);
+    return rc;
+}

@@ -1,0 +1,97 @@
+/*
+ * The relay server: accepts client HTTPS (and HTTP) connections and
+ * enabler tunnels on the same ports, and forwards each client request over
+ * a tunnel of the backend farm that its URL names.
+ *
+ * All state hangs off one struct relay and one event loop, so a later
+ * multi-core relay can run one per core.
+ */
+#ifndef DRAWBRIDGE_RELAY_H
+#define DRAWBRIDGE_RELAY_H
+
+#include "common/config.h"
+#include "relay/relay_route.h"
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <time.h>
+
+struct relay_client;
+struct relay_exchange;
+
+#define RELAY_LISTENERS_MAX 16
+#define RELAY_ADDR_MAX      64 /* "[ipv6]:port" and a NUL */
+
+struct relay_listener {
+    struct relay *relay;
+    struct evconnlistener *listener;
+    bool tls;
+    char address[RELAY_ADDR_MAX];
+};
+
+/* A tunnel from an enabler: the relay is its HTTP/2 client. */
+struct relay_tunnel {
+    TAILQ_ENTRY(relay_tunnel) link;
+    struct relay *relay;
+    struct relay_server *server;
+    struct bufferevent *bev;
+    nghttp2_session *session;
+    TAILQ_HEAD(, relay_exchange) exchanges; /* streams on this tunnel */
+    unsigned stream_count;
+    uint64_t id;
+    char peer[RELAY_ADDR_MAX];
+    time_t since;
+    bool tls;
+    struct event *close_event;     /* runs a close scheduled by a callback */
+    struct event *flush_event;     /* sends queued frames from the loop */
+    struct event *handshake_timer; /* until the enabler's first SETTINGS */
+    const char *close_cause;
+};
+
+struct relay {
+    struct event_base *base;
+    struct config *config; /* owned */
+    const struct config_relay *self;
+    SSL_CTX *ssl_ctx; /* NULL when there is no HTTPS port */
+    struct relay_routes routes;
+    struct relay_listener listeners[RELAY_LISTENERS_MAX];
+    size_t listener_count;
+    LIST_HEAD(, relay_client) clients;
+    size_t client_count;
+    uint64_t next_tunnel_id;
+    bool stopping;
+    int64_t stop_deadline_ms; /* on the monotonic clock */
+    struct event *signal_term;
+    struct event *signal_int;
+    struct event *stop_timer;
+};
+
+/* Runs `drawbridge relay` with ARGV after the subcommand. Returns the
+ * process exit status. */
+int relay_main(int argc, char **argv);
+
+/* Binds the relay's listeners. Returns 0, or -1 after logging the address
+ * that failed. */
+int relay_listen(struct relay *relay);
+
+/* Closes the listeners so that no new connection arrives. */
+void relay_unlisten(struct relay *relay);
+
+/* Starts serving a new client connection on FD from ADDR. */
+void relay_client_accept(struct relay_listener *listener, int fd,
+                         const struct sockaddr *addr);
+
+/* Closes every idle client connection and marks busy ones to close after
+ * their current response; used on shutdown. */
+void relay_clients_drain(struct relay *relay);
+
+/* Closes every client connection and tunnel at once. */
+void relay_close_all(struct relay *relay);
+
+#endif

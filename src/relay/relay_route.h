@@ -1,0 +1,84 @@
+/*
+ * Routing on the relay: client URL prefixes, and the runtime state of
+ * farms, backend servers and their tunnels, with the choice of the server
+ * and tunnel that carry each request.
+ */
+#ifndef DRAWBRIDGE_RELAY_ROUTE_H
+#define DRAWBRIDGE_RELAY_ROUTE_H
+
+#include "common/config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+/* The client URL prefixes that existing relay clients use. */
+#define RELAY_PREFIX_IIS    "/ias_relay_server/client/rs_client.dll"
+#define RELAY_PREFIX_APACHE "/cli/iarelayserver"
+
+struct relay_tunnel;
+
+/* A backend server and the tunnels its enablers hold open. */
+struct relay_server {
+    const struct config_server *config;
+    struct relay_farm *farm;
+    TAILQ_HEAD(, relay_tunnel) tunnels;
+    size_t tunnel_count;
+    unsigned in_flight; /* requests sent and not yet finished */
+    uint64_t requests;  /* requests routed here since start */
+};
+
+struct relay_farm {
+    const struct config_farm *config;
+    struct relay_server *servers;
+    size_t server_count;
+    size_t next; /* round-robin position among equally loaded servers */
+};
+
+struct relay_routes {
+    struct relay_farm *farms;
+    size_t farm_count;
+};
+
+/* Where a client request goes, split from its target. */
+struct relay_target {
+    const char *farm; /* points into the caller's buffer */
+    size_t farm_len;
+    const char *rest;  /* path and query after the farm, may be "" */
+    size_t prefix_len; /* bytes of prefix and farm, for X-Forwarded-Prefix */
+};
+
+/* Builds the runtime state for CFG's enabled farms and servers. Returns
+ * 0, or -1 when out of memory. CFG must outlive ROUTES. */
+int relay_routes_init(struct relay_routes *routes, const struct config *cfg);
+
+/* Frees ROUTES. Tunnels must have been closed first. */
+void relay_routes_free(struct relay_routes *routes);
+
+/* Splits TARGET (origin-form, "/prefix/farm/rest?query") by one of the
+ * accepted prefixes, or CLIENT_PREFIX when it is not NULL. Returns 0, 1
+ * when TARGET starts with a prefix but names no farm, or -1 when it starts
+ * with none. */
+int relay_target_split(const char *target, const char *client_prefix,
+                       struct relay_target *out);
+
+/* Returns the farm whose id equals ID (LEN bytes, case-sensitive), or
+ * NULL. */
+struct relay_farm *relay_routes_farm(struct relay_routes *routes,
+                                     const char *id, size_t len);
+
+/* Returns the server ID of FARM, or NULL. */
+struct relay_server *relay_farm_server(struct relay_farm *farm, const char *id);
+
+/* Picks the server for a request: PREFERRED when it is given and has a
+ * tunnel, otherwise the connected server with the fewest requests in
+ * flight, round robin among equals. Returns NULL when no server of FARM
+ * has a tunnel. */
+struct relay_server *relay_farm_pick(struct relay_farm *farm,
+                                     struct relay_server *preferred);
+
+/* Returns true when a server of FARM has at least one tunnel. */
+bool relay_farm_connected(const struct relay_farm *farm);
+
+#endif

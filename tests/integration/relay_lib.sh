@@ -1,0 +1,342 @@
+# Helpers for relay tests, sourced after lib.sh. They run a real relay,
+# real python backends (backend.py) and real enablers on 127.0.0.1, each
+# with its output in a log file under $WORK.
+#
+# A typical test:
+#   relay_pki
+#   relay_config "$WORK/relay.conf" farm:sync:on server:sync:s1:token-1
+#   relay_start "$WORK/relay.conf"
+#   backend_start b1
+#   enabler_start sync s1 token-1 "$BACKEND_PORT"
+#   relay_curl "$(relay_url sync /echo)"
+#
+# relay_config sets RELAY_HTTP_PORT and RELAY_HTTPS_PORT, and relay_start
+# sets RELAY_PID and RELAY_LOG; the other helpers use those of the last
+# call.
+
+RELAY_LIB_DIR=$(dirname "${BASH_SOURCE[0]}")
+BACKEND_PY="$RELAY_LIB_DIR/backend.py"
+RELAY_CLIENT_PREFIX=/ias_relay_server/client/rs_client.dll
+RELAY_SERVER_SUFFIX=/ias_relay_server/server/rs_server.dll
+
+# relay_pki: makes a CA and a server certificate for localhost and
+# 127.0.0.1 in $WORK/pki, once per test script.
+relay_pki()
+{
+    if [ -s "$WORK/pki/server.crt" ]; then
+        return 0
+    fi
+    if ! db cert quickstart --host localhost --ip 127.0.0.1 \
+        --out "$WORK/pki" --key-type ec:P-256 >"$WORK/pki.log" 2>&1; then
+        echo "drawbridge cert quickstart failed:"
+        sed 's/^/    /' "$WORK/pki.log"
+        return 1
+    fi
+}
+
+# relay_config FILE SPEC...: writes a relay configuration with free ports
+# to FILE, using the certificate from relay_pki. Each SPEC is one of
+#   option:KEY=VALUE                   a line in [options]
+#   farm:ID[:CLIENT[:BACKEND]]         a [backend_farm]; CLIENT and BACKEND
+#                                      are client_security and
+#                                      backend_security (on, off, or - to
+#                                      leave the key out)
+#   server:FARM:ID:TOKEN               a [backend_server]
+# Sets RELAY_HTTP_PORT and RELAY_HTTPS_PORT.
+relay_config()
+{
+    local file=$1 spec key rest farm client backend id token
+    shift
+    RELAY_HTTP_PORT=$(free_port)
+    RELAY_HTTPS_PORT=$(free_port)
+    {
+        echo "[options]"
+        echo "verbosity = 2"
+        echo "tls_certificate = $WORK/pki/server.crt"
+        echo "tls_private_key = $WORK/pki/server.key"
+        echo "listen = 127.0.0.1"
+        for spec in "$@"; do
+            if [ "${spec%%:*}" = option ]; then
+                rest=${spec#option:}
+                echo "${rest%%=*} = ${rest#*=}"
+            fi
+        done
+        echo "[relay_server]"
+        echo "host = localhost"
+        echo "http_port = $RELAY_HTTP_PORT"
+        echo "https_port = $RELAY_HTTPS_PORT"
+        for spec in "$@"; do
+            key=${spec%%:*}
+            rest=${spec#*:}
+            case $key in
+            farm)
+                IFS=: read -r farm client backend <<<"$rest"
+                echo "[backend_farm]"
+                echo "id = $farm"
+                if [ -n "$client" ] && [ "$client" != - ]; then
+                    echo "client_security = $client"
+                fi
+                if [ -n "$backend" ] && [ "$backend" != - ]; then
+                    echo "backend_security = $backend"
+                fi
+                ;;
+            server)
+                IFS=: read -r farm id token <<<"$rest"
+                echo "[backend_server]"
+                echo "farm = $farm"
+                echo "id = $id"
+                echo "token = $token"
+                ;;
+            option) ;;
+            *)
+                echo "relay_config: unknown spec '$spec'" >&2
+                return 1
+                ;;
+            esac
+        done
+    } >"$file"
+}
+
+# wait_ports PID PORT...: waits up to 10 s until something listens on each
+# PORT of 127.0.0.1. Returns 1 at once when process PID exits first.
+wait_ports()
+{
+    local pid=$1 port i
+    shift
+    for port in "$@"; do
+        for i in $(seq 1 100); do
+            if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+                break
+            fi
+            if ! process_running "$pid"; then
+                echo "process $pid exited before listening on port $port"
+                return 1
+            fi
+            if [ "$i" -eq 100 ]; then
+                echo "nothing listens on 127.0.0.1:$port after 10 s"
+                return 1
+            fi
+            sleep 0.1
+        done
+    done
+}
+
+# relay_start CONFIG [LOG]: starts `drawbridge relay -c CONFIG` with its
+# log in LOG (default $WORK/relay.log) and waits for its ports. Sets
+# RELAY_PID and RELAY_LOG.
+relay_start()
+{
+    local config=$1
+    RELAY_LOG=${2:-$WORK/relay.log}
+    start_bg "$RELAY_LOG" "$DRAWBRIDGE" relay -c "$config"
+    RELAY_PID=$BG_PID
+    if ! wait_ports "$RELAY_PID" "$RELAY_HTTP_PORT" "$RELAY_HTTPS_PORT"; then
+        echo "the relay did not start; its log:"
+        sed 's/^/    /' "$RELAY_LOG"
+        return 1
+    fi
+}
+
+# backend_start NAME: starts backend.py named NAME on a free port and
+# waits until it prints "ready". Sets BACKEND_PORT and BACKEND_PID.
+backend_start()
+{
+    local name=$1 log="$WORK/backend-$1.log"
+    BACKEND_PORT=$(free_port)
+    start_bg "$log" python3 "$BACKEND_PY" --port "$BACKEND_PORT" \
+        --name "$name"
+    BACKEND_PID=$BG_PID
+    if ! wait_log "$log" '^ready$' 1 10; then
+        echo "backend $name did not start; its log:"
+        sed 's/^/    /' "$log"
+        return 1
+    fi
+}
+
+# wait_log FILE REGEX [COUNT] [SECONDS]: waits until at least COUNT lines
+# of FILE (default 1) match the extended REGEX, for up to SECONDS
+# (default 10). Returns 1 on timeout.
+wait_log()
+{
+    local file=$1 pattern=$2 count=${3:-1} seconds=${4:-10} i
+    for ((i = 0; i < seconds * 20; i++)); do
+        if [ "$(grep -Ec -- "$pattern" "$file" 2>/dev/null)" -ge "$count" ]
+        then
+            return 0
+        fi
+        sleep 0.05
+    done
+    return 1
+}
+
+# enabler_start FARM ID TOKEN BACKEND_PORT [ARG...]: writes TOKEN to a
+# file, starts an enabler for server ID of FARM that forwards to
+# backend.py on BACKEND_PORT, and waits until the relay's log shows its
+# new tunnel. Extra ARGs go to the enabler. Sets ENABLER_PID and
+# ENABLER_LOG.
+enabler_start()
+{
+    local farm=$1 id=$2 token=$3 port=$4 token_file up before
+    shift 4
+    token_file="$WORK/token-$farm-$id"
+    ENABLER_LOG="$WORK/enabler-$farm-$id.log"
+    (umask 077 && printf '%s\n' "$token" >"$token_file")
+    up="tunnel [0-9]+ up: farm=$farm server=$id "
+    before=$(grep -Ec -- "$up" "$RELAY_LOG")
+    start_bg "$ENABLER_LOG" "$DRAWBRIDGE" enabler \
+        --relay "https://localhost:$RELAY_HTTPS_PORT" \
+        --farm "$farm" --id "$id" --token-file "$token_file" \
+        --ca-file "$WORK/pki/ca.crt" --backend "http://127.0.0.1:$port" "$@"
+    ENABLER_PID=$BG_PID
+    for _ in $(seq 1 200); do
+        if [ "$(grep -Ec -- "$up" "$RELAY_LOG")" -gt "$before" ]; then
+            return 0
+        fi
+        if ! process_running "$ENABLER_PID"; then
+            break
+        fi
+        sleep 0.05
+    done
+    echo "no tunnel up for farm=$farm server=$id; the enabler's log:"
+    sed 's/^/    /' "$ENABLER_LOG"
+    return 1
+}
+
+# process_running PID: true while PID exists and is not a zombie.
+process_running()
+{
+    local state
+    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# stop_process PID [SECONDS] [SIGNAL]: sends SIGNAL (default TERM) to PID,
+# a process of start_bg, and waits up to SECONDS (default 10) for it to
+# exit. Sets STOP_STATUS to its exit status. Returns 1 when it had to be
+# killed with SIGKILL.
+stop_process()
+{
+    local pid=$1 seconds=${2:-10} signal=${3:-TERM} i rc=0 kept=()
+    kill -s "$signal" "$pid" 2>/dev/null || true
+    for ((i = 0; i < seconds * 20; i++)); do
+        if ! process_running "$pid"; then
+            break
+        fi
+        sleep 0.05
+    done
+    if process_running "$pid"; then
+        echo "process $pid still runs $seconds s after SIG$signal; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        rc=1
+    fi
+    STOP_STATUS=0
+    wait "$pid" 2>/dev/null || STOP_STATUS=$?
+    for i in "${BG_PIDS[@]}"; do
+        if [ "$i" != "$pid" ]; then
+            kept+=("$i")
+        fi
+    done
+    BG_PIDS=("${kept[@]}")
+    return "$rc"
+}
+
+# peak_rss_kb PID: prints the peak resident set size of PID in KiB
+# (VmHWM of /proc/PID/status).
+peak_rss_kb()
+{
+    awk '$1 == "VmHWM:" { print $2 }' "/proc/$1/status"
+}
+
+# relay_url FARM PATH [http|https]: prints the client URL of PATH on FARM
+# through the relay (default https).
+relay_url()
+{
+    local farm=$1 path=${2#/} scheme=${3:-https} port=$RELAY_HTTPS_PORT
+    if [ "$scheme" = http ]; then
+        port=$RELAY_HTTP_PORT
+    fi
+    echo "$scheme://localhost:$port$RELAY_CLIENT_PREFIX/$farm/$path"
+}
+
+# relay_curl ARG...: curl that trusts the test CA and reaches localhost on
+# 127.0.0.1 only.
+relay_curl()
+{
+    curl -sS --max-time 20 --cacert "$WORK/pki/ca.crt" \
+        --resolve "localhost:$RELAY_HTTPS_PORT:127.0.0.1" \
+        --resolve "localhost:$RELAY_HTTP_PORT:127.0.0.1" "$@"
+}
+
+# raw_http [--tls] [--head-only] [--timeout SEC] PORT: sends the bytes on
+# stdin as they are to 127.0.0.1:PORT (over TLS trusting $WORK/pki/ca.crt
+# with --tls) and prints what comes back until the server closes, or only
+# the response head with --head-only. It reads while it sends, so a
+# response that the server sends before reading everything is kept. The
+# connection stays open for writing, so the server sees no end of input.
+# Exits 0, or 3 when SEC (default 15) pass first.
+raw_http()
+{
+    RAW_HTTP_CA="$WORK/pki/ca.crt" python3 -c "$RAW_HTTP_PY" "$@"
+}
+
+RAW_HTTP_PY=$(
+    cat <<'EOF'
+import os, select, socket, ssl, sys, time
+
+args = sys.argv[1:]
+tls = head_only = False
+timeout = 15.0
+while args and args[0].startswith("--"):
+    option = args.pop(0)
+    if option == "--tls":
+        tls = True
+    elif option == "--head-only":
+        head_only = True
+    elif option == "--timeout":
+        timeout = float(args.pop(0))
+port = int(args[0])
+request = sys.stdin.buffer.read()
+deadline = time.monotonic() + timeout
+sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+if tls:
+    context = ssl.create_default_context(cafile=os.environ["RAW_HTTP_CA"])
+    sock = context.wrap_socket(sock, server_hostname="localhost")
+sock.setblocking(False)
+response = b""
+sent = 0
+closed = False
+while not closed and time.monotonic() < deadline:
+    if head_only and b"\r\n\r\n" in response:
+        break
+    want_write = [sock] if sent < len(request) else []
+    readable, writable, _ = select.select([sock], want_write, [], 0.1)
+    if writable:
+        try:
+            sent += sock.send(request[sent:sent + 16384])
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            pass
+        except OSError as err:
+            print("raw_http: send failed: %s" % err, file=sys.stderr)
+            sent = len(request)
+    while readable or (tls and sock.pending()):
+        readable = []
+        try:
+            data = sock.recv(65536)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            break
+        except OSError as err:
+            print("raw_http: receive failed: %s" % err, file=sys.stderr)
+            closed = True
+            break
+        if not data:
+            closed = True
+            break
+        response += data
+if head_only and b"\r\n\r\n" in response:
+    response = response[:response.index(b"\r\n\r\n") + 4]
+sys.stdout.buffer.write(response)
+if not closed and not (head_only and response.endswith(b"\r\n\r\n")):
+    print("raw_http: no end of response after %g s" % timeout, file=sys.stderr)
+    sys.exit(3)
+EOF
+)
