@@ -274,7 +274,7 @@ void enabler_exchange_on_data(struct enabler_exchange *ex, const uint8_t *data,
     ex->bytes_in += len;
     ex->unconsumed += len;
     if (ex->response_done && ex->backend == NULL) {
-        enabler_exchange_consume(ex); /* nobody will read it */
+        enabler_exchange_consume(ex); /* no backend will read it */
         return;
     }
     if (ex->request_written && ex->backend != NULL) {
@@ -457,7 +457,7 @@ void enabler_exchange_on_response_done(struct enabler_exchange *ex)
     enabler_exchange_release(ex);
 }
 
-/* Answers the relay with STATUS and a one-line text body. */
+/* Sends the relay a response with STATUS and a one-line text body. */
 static void enabler_exchange_error_response(struct enabler_exchange *ex,
                                             int status, const char *line)
 {

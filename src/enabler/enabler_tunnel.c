@@ -459,8 +459,8 @@ static void enabler_connect_failed(struct enabler_tunnel *tunnel, short what)
     int socket_error = EVUTIL_SOCKET_ERROR();
     unsigned long ssl_error =
         ssl != NULL ? bufferevent_get_openssl_error(tunnel->bev) : 0;
-    const char *tls_error = ssl_error ? ERR_reason_error_string(ssl_error)
-                                      : NULL;
+    const char *tls_error =
+        ssl_error ? ERR_reason_error_string(ssl_error) : NULL;
     char why[1024] = "";
 
     if (ssl != NULL) {

@@ -53,12 +53,6 @@ void relay_client_error(struct relay_client *client, int status,
     bufferevent_disable(client->bev, EV_READ);
 }
 
-bool relay_client_output_full(const struct relay_client *client)
-{
-    return evbuffer_get_length(bufferevent_get_output(client->bev)) >
-           RELAY_CLIENT_OUTPUT_LOW;
-}
-
 void relay_client_exchange_done(struct relay_client *client, bool keep_alive)
 {
     client->exchange = NULL;

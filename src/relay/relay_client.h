@@ -13,9 +13,9 @@
 #include <event2/bufferevent.h>
 #include <stdbool.h>
 
-/* The relay stops reading a client while its output holds more than this,
- * and a response body is acknowledged to the tunnel once the output has
- * drained below it. */
+/* Response body bytes are acknowledged to the tunnel once the client's
+ * output has drained to this many bytes, which bounds what a slow client
+ * makes the relay buffer. */
 #define RELAY_CLIENT_OUTPUT_LOW (64 * 1024)
 
 struct relay_client {
@@ -49,9 +49,6 @@ void relay_client_error(struct relay_client *client, int status,
 int relay_client_write_error(struct relay_client *client, int status,
                              const char *line, const struct http1_field *extra,
                              size_t count);
-
-/* Returns true while CLIENT's output holds more than it should. */
-bool relay_client_output_full(const struct relay_client *client);
 
 /* Ends the current exchange. With KEEP_ALIVE the next request is read,
  * otherwise the connection closes once its output has drained. */

@@ -2,10 +2,10 @@
  * One client request forwarded over a tunnel, and its response.
  *
  * An exchange lives while its client connection or its HTTP/2 stream
- * needs it: a client that disconnects cancels the stream, and a stream that
- * fails ends the client's response with an error status or, once the
- * response has started, by closing the connection, so that a client never
- * takes a truncated body for a complete one.
+ * needs it. A client that disconnects cancels the stream. A stream that
+ * fails before the response starts gets the client an error status, and
+ * one that fails later closes the client's connection, so that a client
+ * never takes a truncated body for a complete one.
  */
 #ifndef DRAWBRIDGE_RELAY_EXCHANGE_H
 #define DRAWBRIDGE_RELAY_EXCHANGE_H
@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Why an exchange ended, for the request log line. */
+/* Cause of the end of an exchange, for the request log line. */
 enum relay_exchange_cause {
     RELAY_CAUSE_DONE,
     RELAY_CAUSE_CLIENT_CLOSED,
@@ -69,7 +69,7 @@ struct relay_client;
 
 /* Starts forwarding the request HEAD that CLIENT sent: routes it by farm,
  * opens a stream on a tunnel and sets client->exchange. Returns 0, or -1
- * after answering the client with an error status (404 unknown farm, 403
+ * after sending the client an error status (404 unknown farm, 403
  * transport not allowed, 503 no connected server, 502 tunnel failure). */
 int relay_exchange_start(struct relay_client *client,
                          const struct http1_head *head);
@@ -129,7 +129,7 @@ void relay_exchange_log(const struct relay_exchange *ex);
  * response that started and did not finish aborts the connection. */
 void relay_exchange_detach_client(struct relay_exchange *ex, bool keep_alive);
 
-/* Answers 504 when EX has no response head yet. */
+/* Sends the client 504 when EX has no response head yet. */
 void relay_exchange_on_timeout_fired(struct relay_exchange *ex);
 
 /* Frees EX once neither its client nor its stream refers to it. */

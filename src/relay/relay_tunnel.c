@@ -193,7 +193,7 @@ static int relay_on_data(nghttp2_session *session, uint8_t flags,
     (void)flags;
     (void)user_data;
     if (ex == NULL) {
-        /* Nobody reads this stream any more: acknowledge at once so the
+        /* No exchange reads this stream any more, so acknowledge at once so the
          * connection window does not shrink. */
         nghttp2_session_consume(session, stream_id, len);
         return 0;

@@ -235,8 +235,13 @@ class Handler(BaseHTTPRequestHandler):
         route(self, query)
 
     def do_HEAD(self):
+        # The handler serves every request of a keep-alive connection, so
+        # the flag is reset for the requests that follow.
         self.head_only = True
-        self.do_GET()
+        try:
+            self.do_GET()
+        finally:
+            self.head_only = False
 
     def do_POST(self):
         path = urlsplit(self.path).path
