@@ -52,8 +52,6 @@ struct config_relay {
 struct config_farm {
     char *id; /* unique among farms, never NULL after config_load */
     char *description;
-    char *active_cookie; /* affinity cookie name, or NULL */
-    char *active_header; /* affinity header name, or NULL */
     enum config_security client_security;
     enum config_security backend_security;
     bool strip_prefix; /* default true */

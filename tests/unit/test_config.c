@@ -235,8 +235,6 @@ static void sample_with_tls_loads(void **state)
     assert_int_equal(farm->backend_security, CONFIG_SECURITY_ON);
     assert_string_equal(farm->description, "Replication farm");
     assert_true(farm->strip_prefix);
-    assert_null(farm->active_cookie);
-    assert_null(farm->active_header);
 
     assert_int_equal(fx->cfg.server_count, 1);
     server = &fx->cfg.servers[0];
@@ -322,6 +320,19 @@ static void ports_follow_rs_config_defaults(void **state)
                                    "http_port = off\nhttps_port = OFF\n"),
                      -1);
     expect_message(fx, 0, 1, "has neither http_port nor https_port", "off");
+}
+
+static void affinity_keys_warn(void **state)
+{
+    struct config_fixture *fx = *state;
+
+    assert_int_equal(load_text(fx, "[relay_server]\nhost = r\n"
+                                   "[backend_farm]\nid = f\n"
+                                   "active_cookie = yes\n"
+                                   "active_header = yes\n"),
+                     0);
+    expect_message(fx, 0, 5, "active_cookie is not implemented yet", "cookie");
+    expect_message(fx, 0, 6, "active_header is not implemented yet", "header");
 }
 
 static void disabled_relay_is_not_found(void **state)
@@ -429,7 +440,7 @@ static void repeated_sections_each_count(void **state)
                        "enable = no\n"
                        "[backend_farm]\n"
                        "id = farm1\n"
-                       "active_cookie = affinity\n"
+                       "description = first\n"
                        "[backend_server]\n"
                        "farm = farm1\n"
                        "id = server1\n"
@@ -440,7 +451,7 @@ static void repeated_sections_each_count(void **state)
                        "token = token2\n"
                        "[backend_farm]\n"
                        "id = farm2\n"
-                       "active_header = X-Server\n"
+                       "description = second\n"
                        "[backend_server]\n"
                        "farm = farm2\n"
                        "id = server1\n"
@@ -458,10 +469,9 @@ static void repeated_sections_each_count(void **state)
 
     assert_int_equal(fx->cfg.farm_count, 2);
     assert_string_equal(fx->cfg.farms[0].id, "farm1");
-    assert_string_equal(fx->cfg.farms[0].active_cookie, "affinity");
-    assert_null(fx->cfg.farms[0].active_header);
+    assert_string_equal(fx->cfg.farms[0].description, "first");
     assert_string_equal(fx->cfg.farms[1].id, "farm2");
-    assert_string_equal(fx->cfg.farms[1].active_header, "X-Server");
+    assert_string_equal(fx->cfg.farms[1].description, "second");
 
     assert_int_equal(fx->cfg.server_count, 3);
     server = config_find_server(&fx->cfg, "farm1", "server1");
@@ -1057,6 +1067,7 @@ int main(void)
         CONFIG_TEST(two_errors_both_reported),
         CONFIG_TEST(ports_follow_rs_config_defaults),
         CONFIG_TEST(disabled_relay_is_not_found),
+        CONFIG_TEST(affinity_keys_warn),
         CONFIG_TEST(invalid_value_not_reported_twice),
         CONFIG_TEST(line_at_limit_loads),
         CONFIG_TEST(line_over_limit_fails),
