@@ -320,27 +320,12 @@ static void enabler_backend_on_event(struct bufferevent *bev, short what,
 
 static struct bufferevent *enabler_backend_bev(struct enabler *enabler)
 {
-    int options = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
-    struct bufferevent *bev;
-    SSL *ssl;
-
     if (enabler->backend_ctx == NULL) {
-        return bufferevent_socket_new(enabler->base, -1, options);
+        return bufferevent_socket_new(
+            enabler->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     }
-    ssl = SSL_new(enabler->backend_ctx);
-    if (ssl == NULL ||
-        tls_client_prepare(ssl, enabler->opts->backend.host) != 0) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    bev = bufferevent_openssl_socket_new(enabler->base, -1, ssl,
-                                         BUFFEREVENT_SSL_CONNECTING, options);
-    if (bev == NULL) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    return bev;
+    return tls_client_bufferevent(enabler->base, enabler->backend_ctx,
+                                  enabler->opts->backend.host);
 }
 
 static struct enabler_backend *enabler_backend_new(struct enabler *enabler)

@@ -525,27 +525,13 @@ static void enabler_tunnel_on_event(struct bufferevent *bev, short what,
 static struct bufferevent *enabler_tunnel_bev(struct enabler_tunnel *tunnel)
 {
     struct enabler *enabler = tunnel->enabler;
-    int options = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
-    struct bufferevent *bev;
-    SSL *ssl;
 
     if (!enabler->opts->relay.tls) {
-        return bufferevent_socket_new(enabler->base, -1, options);
+        return bufferevent_socket_new(
+            enabler->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     }
-    ssl = SSL_new(enabler->relay_ctx);
-    if (ssl == NULL ||
-        tls_client_prepare(ssl, enabler->opts->relay.host) != 0) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    bev = bufferevent_openssl_socket_new(enabler->base, -1, ssl,
-                                         BUFFEREVENT_SSL_CONNECTING, options);
-    if (bev == NULL) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    return bev;
+    return tls_client_bufferevent(enabler->base, enabler->relay_ctx,
+                                  enabler->opts->relay.host);
 }
 
 static void enabler_tunnel_connect(struct enabler_tunnel *tunnel)

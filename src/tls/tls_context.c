@@ -5,6 +5,7 @@
 #include "tls/tls_load.h"
 
 #include <arpa/inet.h>
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <string.h>
@@ -141,16 +142,16 @@ static void tls_leaf_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
 static int tls_leaf_slot(void)
 {
     if (tls_leaf_index < 0) {
-        tls_leaf_index = SSL_get_ex_new_index(0, NULL, NULL, NULL,
-                                              tls_leaf_free);
+        tls_leaf_index =
+            SSL_get_ex_new_index(0, NULL, NULL, NULL, tls_leaf_free);
     }
     return tls_leaf_index;
 }
 
 static int tls_verify_keep_leaf(int ok, X509_STORE_CTX *store)
 {
-    SSL *ssl = X509_STORE_CTX_get_ex_data(
-        store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    SSL *ssl =
+        X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
     X509 *leaf = X509_STORE_CTX_get0_cert(store);
 
     if (ssl != NULL && leaf != NULL &&
@@ -216,6 +217,27 @@ int tls_client_prepare(SSL *ssl, const char *host)
         return -1;
     }
     return 0;
+}
+
+struct bufferevent *tls_client_bufferevent(struct event_base *base,
+                                           SSL_CTX *ctx, const char *host)
+{
+    int options = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+    struct bufferevent *bev;
+    SSL *ssl = SSL_new(ctx);
+
+    if (ssl == NULL || tls_client_prepare(ssl, host) != 0) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    bev = bufferevent_openssl_socket_new(base, -1, ssl,
+                                         BUFFEREVENT_SSL_CONNECTING, options);
+    if (bev == NULL) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
 }
 
 /* Appends ", KIND:VALUE" (without the comma at the start) to BUF. */

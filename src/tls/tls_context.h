@@ -36,6 +36,17 @@ SSL_CTX *tls_client_context_new(const char *ca_file, bool verify);
  * -1 when OpenSSL rejects HOST. */
 int tls_client_prepare(SSL *ssl, const char *host);
 
+struct event_base;
+struct bufferevent;
+
+/* Creates an unconnected bufferevent for a TLS client connection to HOST
+ * with CTX, set up by tls_client_prepare, that frees its socket and SSL
+ * when freed and runs its callbacks deferred. A peer that closes without
+ * close_notify is taken as EOF. Returns NULL when out of memory or when
+ * OpenSSL rejects HOST. */
+struct bufferevent *tls_client_bufferevent(struct event_base *base,
+                                           SSL_CTX *ctx, const char *host);
+
 /* Writes into BUF why the server's certificate was rejected on SSL after a
  * failed handshake, with the fix: an untrusted CA names the issuer and
  * CA_FILE, a host name mismatch names HOST and the names the certificate

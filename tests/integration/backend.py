@@ -21,6 +21,17 @@ on stdout once it accepts connections. Routes:
   GET  /head-test       a fixed body with Content-Length; HEAD gets the same
                         head and no body
   GET  /server-id       the --name given on the command line
+  GET  /peer            the address and port of the connection's client
+                        (the enabler's end), so that a test can tell
+                        whether two requests shared one connection
+  GET  /hold?key=K[&first=N][&rest=M]
+                        a chunked body: N bytes "a", then, once
+                        /release?key=K was requested (or after 60 s),
+                        M bytes "b" (N and M default to 1)
+  GET  /release?key=K   lets the /hold requests with key K finish
+  POST /trailers        {"sha256": HEX, "length": N, "trailers": [[NAME,
+                        VALUE], ...]} of a chunked request body and its
+                        trailer fields
 
 HEAD works on every GET route. Request bodies may come with
 Content-Length or chunked.
@@ -33,12 +44,24 @@ import argparse
 import hashlib
 import json
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 PIECE = 64 * 1024
 ECHO_MAX = 64 * 1024 * 1024
+HOLD_MAX_SEC = 60
+
+# Events that /release sets and /hold waits for, by key.
+hold_events = {}
+hold_lock = threading.Lock()
+
+
+def hold_event(key):
+    """Return the event of KEY, created on first use by either route."""
+    with hold_lock:
+        return hold_events.setdefault(key, threading.Event())
 
 
 def pattern_block(seed):
@@ -197,6 +220,29 @@ class Handler(BaseHTTPRequestHandler):
         del query
         self.send_whole(200, self.server.name.encode() + b"\n")
 
+    def route_peer(self, query):
+        del query
+        host, port = self.client_address[:2]
+        self.send_whole(200, f"{host}:{port}\n".encode())
+
+    def route_hold(self, query):
+        key = query.get("key", [""])[0]
+        first = int(query.get("first", ["1"])[0])
+        rest = int(query.get("rest", ["1"])[0])
+        self.send_head(
+            200,
+            [("Content-Type", "text/plain"), ("Transfer-Encoding", "chunked")],
+        )
+        self.write_chunk(b"a" * first)
+        hold_event(key).wait(HOLD_MAX_SEC)
+        self.write_chunk(b"b" * rest)
+        self.end_chunks()
+
+    def route_release(self, query):
+        key = query.get("key", [""])[0]
+        hold_event(key).set()
+        self.send_whole(200, f"released {key}\n".encode())
+
     GET_ROUTES = {
         "/echo": route_echo_get,
         "/bytes": route_bytes,
@@ -204,6 +250,9 @@ class Handler(BaseHTTPRequestHandler):
         "/close-mid": route_close_mid,
         "/head-test": route_head_test,
         "/server-id": route_server_id,
+        "/peer": route_peer,
+        "/hold": route_hold,
+        "/release": route_release,
     }
 
     def route_status(self, path):
@@ -250,6 +299,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.post_echo()
             elif path == "/sha256":
                 self.post_sha256()
+            elif path == "/trailers":
+                self.post_trailers()
             else:
                 for _ in self.read_body_pieces():
                     pass
@@ -276,6 +327,36 @@ class Handler(BaseHTTPRequestHandler):
             digest.update(piece)
             length += len(piece)
         body = json.dumps({"sha256": digest.hexdigest(), "length": length})
+        self.send_whole(200, body.encode() + b"\n", "application/json")
+
+    def post_trailers(self):
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            raise BodyError("/trailers needs a chunked request body")
+        digest = hashlib.sha256()
+        length = 0
+        while True:
+            line = self.rfile.readline(1024)
+            if not line.endswith(b"\n"):
+                raise BodyError("invalid chunk size line")
+            size = int(line.split(b";")[0].strip(), 16)
+            if size == 0:
+                break
+            data = self.rfile.read(size)
+            if len(data) != size or self.rfile.read(2) != b"\r\n":
+                raise BodyError("truncated chunk")
+            digest.update(data)
+            length += size
+        trailers = []
+        while True:
+            line = self.rfile.readline(8192)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            trailers.append([name.strip(), value.strip()])
+        body = json.dumps(
+            {"sha256": digest.hexdigest(), "length": length,
+             "trailers": trailers}
+        )
         self.send_whole(200, body.encode() + b"\n", "application/json")
 
     def log_message(self, format, *args):  # noqa: A002 - the base's name

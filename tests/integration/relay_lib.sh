@@ -340,3 +340,32 @@ if not closed and not (head_only and response.endswith(b"\r\n\r\n")):
     sys.exit(3)
 EOF
 )
+
+# pattern_stream N SEED: writes to stdout the N bytes that backend.py's
+# /bytes?n=N&seed=SEED sends, so that an upload of them can be checked
+# against `backend.py --digest N SEED` without a file on disk.
+pattern_stream()
+{
+    python3 -c "$PATTERN_STREAM_PY" "$BACKEND_PY" "$1" "$2"
+}
+
+PATTERN_STREAM_PY=$(
+    cat <<'EOF'
+import importlib.util, sys
+
+spec = importlib.util.spec_from_file_location("backend", sys.argv[1])
+backend = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(backend)
+left = int(sys.argv[2])
+block = backend.pattern_block(sys.argv[3])
+out = sys.stdout.buffer
+try:
+    while left > 0:
+        piece = block[: min(left, len(block))]
+        out.write(piece)
+        left -= len(piece)
+    out.flush()
+except BrokenPipeError:
+    sys.exit(1)
+EOF
+)
