@@ -181,9 +181,12 @@ static void enabler_backend_fail(struct enabler_backend *backend, int status,
 static bool enabler_backend_process(struct enabler_backend *backend)
 {
     struct evbuffer *input = bufferevent_get_input(backend->bev);
+    /* A parser resumed after a pause may owe callbacks for bytes it took
+     * before, so it is fed once even when no input waits. */
+    bool first = backend->exchange != NULL;
 
-    while (evbuffer_get_length(input) > 0) {
-        struct evbuffer_iovec vec;
+    while (first || evbuffer_get_length(input) > 0) {
+        struct evbuffer_iovec vec = {NULL, 0};
         size_t consumed = 0;
         enum http1_result rc;
         char reason[256];
@@ -193,8 +196,11 @@ static bool enabler_backend_process(struct enabler_backend *backend)
             enabler_backend_free(backend);
             return false;
         }
-        backend->response_bytes = true;
-        evbuffer_peek(input, -1, NULL, &vec, 1);
+        if (evbuffer_get_length(input) > 0) {
+            backend->response_bytes = true;
+            evbuffer_peek(input, -1, NULL, &vec, 1);
+        }
+        first = false;
         rc = http1_parser_feed(backend->parser, vec.iov_base, vec.iov_len,
                                &consumed);
         evbuffer_drain(input, consumed);

@@ -249,18 +249,25 @@ static void relay_client_parse_error(struct relay_client *client)
 static void relay_client_process(struct relay_client *client)
 {
     struct evbuffer *input = bufferevent_get_input(client->bev);
+    /* A parser resumed after a pause may owe callbacks for bytes it took
+     * before, such as on_complete after the last body bytes, so it is fed
+     * once even when no input waits. */
+    bool first = true;
 
     while (!client->paused && !client->closing &&
-           evbuffer_get_length(input) > 0) {
-        struct evbuffer_iovec vec;
+           (first || evbuffer_get_length(input) > 0)) {
+        struct evbuffer_iovec vec = {NULL, 0};
         size_t consumed = 0;
         enum http1_result rc;
 
-        if (client->exchange == NULL && !client->in_message) {
-            relay_client_start_head_timer(client);
-            client->in_head = true;
+        first = false;
+        if (evbuffer_get_length(input) > 0) {
+            if (client->exchange == NULL && !client->in_message) {
+                relay_client_start_head_timer(client);
+                client->in_head = true;
+            }
+            evbuffer_peek(input, -1, NULL, &vec, 1);
         }
-        evbuffer_peek(input, -1, NULL, &vec, 1);
         rc = http1_parser_feed(client->parser, vec.iov_base, vec.iov_len,
                                &consumed);
         evbuffer_drain(input, consumed);

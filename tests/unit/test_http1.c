@@ -548,6 +548,9 @@ static void test_reject_bare_lf(void **state)
     struct capture *cap = &fx->cap;
 
     assert_head_rejected(cap, "GET / HTTP/1.1\nHost: a\r\n\r\n", 400);
+    /* HTTP/0.9 request line: the bare LF wins over the version check,
+     * whatever the split. */
+    assert_head_rejected(cap, "GET /\nHost: a\r\n\r\n", 400);
     assert_head_rejected(cap, "GET / HTTP/1.1\r\nHost: a\n\r\n", 400);
     assert_head_rejected(cap, "GET / HTTP/1.1\r\nHost: a\r\n\n", 400);
     assert_head_rejected(cap, "GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", 400);
@@ -1126,6 +1129,27 @@ static void test_pause_in_head_and_complete(void **state)
     assert_int_equal(cap->complete_count, 2);
 }
 
+static void test_pause_head_empty_feed(void **state)
+{
+    struct fixture *fx = *state;
+    struct capture *cap = &fx->cap;
+    size_t consumed;
+
+    /* The whole GET is consumed while the owner is paused in on_head, so
+     * only a feed of no bytes after the resume can deliver on_complete. */
+    cap->head_action = HTTP1_PAUSE;
+    assert_int_equal(feed(cap, "GET / HTTP/1.1\r\n\r\n", &consumed),
+                     HTTP1_PAUSED);
+    assert_int_equal(consumed, strlen("GET / HTTP/1.1\r\n\r\n"));
+    assert_int_equal(cap->complete_count, 0);
+
+    http1_parser_resume(cap->parser);
+    assert_int_equal(http1_parser_feed(cap->parser, NULL, 0, &consumed),
+                     HTTP1_OK);
+    assert_int_equal(consumed, 0);
+    assert_int_equal(cap->complete_count, 1);
+}
+
 static void test_pause_in_trailers(void **state)
 {
     struct fixture *fx = *state;
@@ -1477,6 +1501,7 @@ int main(void)
         FIXTURE_TEST(test_pause_resume_body),
         FIXTURE_TEST(test_pause_no_empty_body),
         FIXTURE_TEST(test_pause_in_head_and_complete),
+        FIXTURE_TEST(test_pause_head_empty_feed),
         FIXTURE_TEST(test_pause_in_trailers),
         FIXTURE_TEST(test_callback_failure),
         cmocka_unit_test(test_no_callbacks),
