@@ -320,7 +320,8 @@ start_ssh_tunnel()
     user=$(id -un)
     if [ "$(id -u)" -eq 0 ]; then
         user=nobody
-        run_as=(setpriv --reuid=nobody --regid=nobody --clear-groups)
+        run_as=(setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)"
+            --clear-groups)
     fi
     mkdir -p "$dir"
     ssh-keygen -q -t ed25519 -N '' -f "$dir/host_key"
@@ -443,16 +444,16 @@ idle_ticks()
     }' /proc/stat
 }
 
-# children_seconds: prints the user + system CPU seconds of the shell's
-# waited-for children, from the builtin `times`.
+# children_seconds FILE: prints the user + system CPU seconds of the
+# shell's waited-for children from FILE, an output of the builtin
+# `times`, which must run in the main shell and not in a $(...) subshell.
 children_seconds()
 {
-    times >"$WORK/times.txt"
     awk 'NR == 2 {
         split($1, u, /[ms]/)
         split($2, s, /[ms]/)
         print u[1] * 60 + u[2] + s[1] * 60 + s[2]
-    }' "$WORK/times.txt"
+    }' "$1"
 }
 
 # parse_wrk FILE: prints "REQUESTS_PER_S P50_MS P99_MS ERRORS" of a
@@ -492,15 +493,17 @@ run_case()
         before[$role]=$(tree_ticks "${ROLE_PID[$role]}")
     done
     idle_before=$(idle_ticks)
-    wrk_before=$(children_seconds)
+    times >"$WORK/times-before.txt"
     start=$(date +%s.%N)
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" \
         >"$WORK/wrk-$name.txt"
     end=$(date +%s.%N)
-    wrk_after=$(children_seconds)
+    times >"$WORK/times-after.txt"
     idle_after=$(idle_ticks)
     RESULT[$name]=$(parse_wrk "$WORK/wrk-$name.txt")
     ELAPSED[$name]=$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')
+    wrk_before=$(children_seconds "$WORK/times-before.txt")
+    wrk_after=$(children_seconds "$WORK/times-after.txt")
     CPU[$name:wrk]=$(awk -v a="$wrk_before" -v b="$wrk_after" \
         -v t="${ELAPSED[$name]}" 'BEGIN { printf "%.0f", (b - a) / t * 100 }')
     for role in "${ROLES[@]}"; do
@@ -589,7 +592,7 @@ print_results()
     for name in "${CASES[@]}"; do
         read -r rps p50 p99 errors <<<"${RESULT[$name]}"
         ratio=$(awk -v a="$rps" -v b="$direct_rps" \
-            'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')
+            'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
         echo "| $name | $rps | $p50 | $p99 | $errors | $ratio |"
     done
     echo
@@ -597,7 +600,7 @@ print_results()
     read -r rps p50 _ <<<"${RESULT[drawbridge]}"
     awk -v a="$rps" -v b="$nginx_rps" 'BEGIN {
         printf "Drawbridge / nginx-tls: %.2f of the requests/s.\n",
-            b > 0 ? a / b : 0 }'
+            (b > 0 ? a / b : 0) }'
     echo
     echo "CPU use during each measured run, in % of one core" \
         "(the machine has $(nproc) cores), and the machine's idle share:"

@@ -54,6 +54,8 @@ const struct config_key config_option_keys[] = {
     {"backend_timeout", CONFIG_TYPE_SECONDS, OPTION(backend_timeout_ms), NULL},
     {"shutdown_timeout", CONFIG_TYPE_SECONDS, OPTION(shutdown_timeout_ms),
      NULL},
+    {"ping_interval", CONFIG_TYPE_SECONDS, OPTION(ping_interval_ms), NULL},
+    {"ping_timeout", CONFIG_TYPE_SECONDS, OPTION(ping_timeout_ms), NULL},
     {"tunnel_handshake_timeout", CONFIG_TYPE_SECONDS,
      OPTION(tunnel_handshake_timeout_ms), NULL},
     {"max_streams_per_tunnel", CONFIG_TYPE_COUNT,
@@ -534,6 +536,8 @@ static void config_set_defaults(struct config_options *options)
     options->backend_timeout_ms = 60000;
     options->shutdown_timeout_ms = 30000;
     options->tunnel_handshake_timeout_ms = 10000;
+    options->ping_interval_ms = 15000;
+    options->ping_timeout_ms = 45000;
     options->max_streams_per_tunnel = 1000;
     options->max_clients = 10000;
 }

@@ -92,6 +92,8 @@ struct config_options {
     unsigned backend_timeout_ms;          /* 60 s */
     unsigned shutdown_timeout_ms;         /* 30 s */
     unsigned tunnel_handshake_timeout_ms; /* 10 s */
+    unsigned ping_interval_ms;            /* 15 s */
+    unsigned ping_timeout_ms;             /* 45 s */
     unsigned max_streams_per_tunnel;      /* 1000 */
     unsigned max_clients;                 /* 10000 */
 };

@@ -41,6 +41,20 @@ static bool config_has_tls(const struct config_loader *ld)
            config_key_line(lines, keys, "tls_pkcs12") != 0;
 }
 
+static void config_check_ping(struct config_loader *ld)
+{
+    const struct config_options *options = &ld->cfg->options;
+    int line =
+        config_key_line(&ld->options, config_option_keys, "ping_timeout");
+
+    if (options->ping_timeout_ms <= options->ping_interval_ms) {
+        config_error(ld, line ? line : ld->options.section,
+                     "ping_timeout (%u ms) must be longer than ping_interval "
+                     "(%u ms), so that a PING can be answered in time",
+                     options->ping_timeout_ms, options->ping_interval_ms);
+    }
+}
+
 static void config_check_options(struct config_loader *ld)
 {
     const struct config_lines *lines = &ld->options;
@@ -71,6 +85,7 @@ static void config_check_options(struct config_loader *ld)
                     "tls_pkcs12_password_file is set but tls_pkcs12 is not, "
                     "so it is not used");
     }
+    config_check_ping(ld);
 }
 
 /* Applies the rs.config defaults to ports the section does not set: 80

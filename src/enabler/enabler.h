@@ -47,6 +47,7 @@ struct enabler_tunnel {
     struct event *retry_timer;
     struct event *close_event;
     struct event *flush_event;
+    struct tunnel_liveness liveness;
     const char *close_cause;
     TAILQ_HEAD(, enabler_exchange) exchanges;
     unsigned failures; /* attempts failed in a row */

@@ -51,6 +51,10 @@ static const char enabler_help[] =
     "  --backend-timeout SEC  wait this long for a backend response head\n"
     "                         before answering 504 (default 60)\n"
     "  --backend-connections N  most open backend connections (default 64)\n"
+    "  --ping-interval SEC    send an HTTP/2 PING after SEC without a frame\n"
+    "                         from the relay (default 15)\n"
+    "  --ping-timeout SEC     reconnect after SEC without a frame from the\n"
+    "                         relay (default 45)\n"
     "  --verbosity, -v LEVEL  0 (errors only) to 5 (default 2)\n"
     "  --log-file, -o FILE    append the log to FILE (default stderr)\n"
     "  --insecure-skip-verify      do not verify the relay's certificate\n"
@@ -78,6 +82,8 @@ enum {
     OPT_PLAIN_TOKEN,
     OPT_BACKEND_INSECURE,
     OPT_ID,
+    OPT_PING_INTERVAL,
+    OPT_PING_TIMEOUT,
 };
 
 static const struct option enabler_longopts[] = {
@@ -103,6 +109,8 @@ static const struct option enabler_longopts[] = {
     {"max-retries", required_argument, NULL, OPT_MAX_RETRIES},
     {"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
     {"backend-connections", required_argument, NULL, OPT_BACKEND_CONNECTIONS},
+    {"ping-interval", required_argument, NULL, OPT_PING_INTERVAL},
+    {"ping-timeout", required_argument, NULL, OPT_PING_TIMEOUT},
     {"verbosity", required_argument, NULL, 'v'},
     {"v", required_argument, NULL, 'v'},
     {"log-file", required_argument, NULL, 'o'},
@@ -345,6 +353,8 @@ static void enabler_defaults(struct enabler_options *opts)
     opts->backend_connections_max = 64;
     opts->max_streams = 1000;
     opts->shutdown_timeout_ms = 30000;
+    opts->ping_interval_ms = 15000;
+    opts->ping_timeout_ms = 45000;
 }
 
 static int enabler_apply_number(struct enabler_options *opts, int c,
@@ -361,6 +371,10 @@ static int enabler_apply_number(struct enabler_options *opts, int c,
     case OPT_BACKEND_TIMEOUT:
         return enabler_seconds("--backend-timeout", arg,
                                &opts->backend_timeout_ms);
+    case OPT_PING_INTERVAL:
+        return enabler_seconds("--ping-interval", arg, &opts->ping_interval_ms);
+    case OPT_PING_TIMEOUT:
+        return enabler_seconds("--ping-timeout", arg, &opts->ping_timeout_ms);
     case OPT_MAX_RETRIES:
         rc = enabler_count("--max-retries", arg, 0, 1000000, &value);
         opts->max_retries = (int)value;
@@ -454,6 +468,10 @@ static int enabler_validate(const struct enabler_options *opts)
                   "--insecure-plain-token when the link is trusted",
                   opts->relay.host, opts->relay.port);
         return 2;
+    }
+    if (opts->ping_timeout_ms <= opts->ping_interval_ms) {
+        return enabler_usage("%s", "--ping-timeout must be longer than "
+                                   "--ping-interval");
     }
     if (opts->retry_cap_ms < opts->retry_base_ms) {
         return enabler_usage("%s", "--retry-max-delay must not be below "

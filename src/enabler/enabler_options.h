@@ -40,6 +40,8 @@ struct enabler_options {
     unsigned backend_connections_max;
     unsigned max_streams;
     unsigned shutdown_timeout_ms;
+    unsigned ping_interval_ms;
+    unsigned ping_timeout_ms;
     bool insecure_skip_verify;
     bool insecure_plain_token;
     bool backend_insecure_skip_verify;

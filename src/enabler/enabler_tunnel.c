@@ -46,6 +46,7 @@ static void enabler_tunnel_free_connection(struct enabler_tunnel *tunnel)
         ex->tunnel = NULL;
         enabler_exchange_on_stream_close(ex, NGHTTP2_CANCEL);
     }
+    tunnel_liveness_stop(&tunnel->liveness);
     if (tunnel->session != NULL) {
         nghttp2_session_del(tunnel->session);
         tunnel->session = NULL;
@@ -148,9 +149,10 @@ static int enabler_on_header(nghttp2_session *session,
 static int enabler_on_frame_recv(nghttp2_session *session,
                                  const nghttp2_frame *frame, void *user_data)
 {
+    struct enabler_tunnel *tunnel = user_data;
     struct enabler_exchange *ex;
 
-    (void)user_data;
+    tunnel_liveness_touch(&tunnel->liveness);
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) {
         return 0;
     }
@@ -274,6 +276,7 @@ static int enabler_tunnel_open(struct enabler_tunnel *tunnel)
     }
     tunnel->state = ENABLER_TUNNEL_OPEN;
     tunnel->failures = 0;
+    tunnel_liveness_start(&tunnel->liveness, tunnel->session);
     bufferevent_setcb(tunnel->bev, enabler_tunnel_on_read,
                       enabler_tunnel_on_write, enabler_tunnel_on_event, tunnel);
     bufferevent_set_timeouts(tunnel->bev, NULL, NULL);
@@ -556,6 +559,17 @@ static void enabler_tunnel_connect(struct enabler_tunnel *tunnel)
     }
 }
 
+static void enabler_on_ping(void *arg)
+{
+    enabler_tunnel_flush(arg);
+}
+
+static void enabler_on_dead(void *arg)
+{
+    enabler_tunnel_reconnect(arg, "no frame from the relay within the ping "
+                                  "timeout");
+}
+
 static void enabler_on_retry(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -621,6 +635,10 @@ void enabler_tunnel_start(struct enabler *enabler)
         event_new(enabler->base, -1, 0, enabler_on_close_event, tunnel);
     tunnel->flush_event =
         event_new(enabler->base, -1, 0, enabler_on_flush_event, tunnel);
+    tunnel_liveness_init(&tunnel->liveness, enabler->base,
+                         enabler->opts->ping_interval_ms,
+                         enabler->opts->ping_timeout_ms, enabler_on_ping,
+                         enabler_on_dead, tunnel);
     enabler_tunnel_connect(tunnel);
 }
 
@@ -639,6 +657,7 @@ void enabler_tunnel_stop(struct enabler_tunnel *tunnel)
         event_free(tunnel->flush_event);
         tunnel->flush_event = NULL;
     }
+    tunnel_liveness_free(&tunnel->liveness);
 }
 
 void enabler_tunnel_drain(struct enabler_tunnel *tunnel)

@@ -11,6 +11,7 @@
 
 #include "common/config.h"
 #include "relay/relay_route.h"
+#include "tunnel/tunnel.h"
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -51,6 +52,7 @@ struct relay_tunnel {
     struct event *close_event;     /* runs a close scheduled by a callback */
     struct event *flush_event;     /* sends queued frames from the loop */
     struct event *handshake_timer; /* until the enabler's first SETTINGS */
+    struct tunnel_liveness liveness;
     const char *close_cause;
 };
 

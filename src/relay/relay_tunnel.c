@@ -164,6 +164,7 @@ static int relay_on_frame_recv(nghttp2_session *session,
     struct relay_tunnel *tunnel = user_data;
     struct relay_exchange *ex;
 
+    tunnel_liveness_touch(&tunnel->liveness);
     if (frame->hd.type == NGHTTP2_SETTINGS &&
         !(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
         evtimer_del(tunnel->handshake_timer);
@@ -331,6 +332,22 @@ static void relay_tunnel_on_handshake_timeout(evutil_socket_t fd, short what,
                                "tunnel_handshake_timeout");
 }
 
+static void relay_tunnel_on_ping(void *arg)
+{
+    relay_tunnel_flush(arg);
+}
+
+static void relay_tunnel_on_dead(void *arg)
+{
+    struct relay_tunnel *tunnel = arg;
+    char cause[128];
+
+    snprintf(cause, sizeof(cause),
+             "no frame from the enabler within ping_timeout (%u ms)",
+             tunnel->relay->config->options.ping_timeout_ms);
+    relay_tunnel_close(tunnel, cause);
+}
+
 static void relay_tunnel_on_close_event(evutil_socket_t fd, short what,
                                         void *arg)
 {
@@ -383,7 +400,14 @@ static struct relay_tunnel *relay_tunnel_new(struct relay *relay,
     tunnel->handshake_timer =
         evtimer_new(relay->base, relay_tunnel_on_handshake_timeout, tunnel);
     if (tunnel->close_event == NULL || tunnel->flush_event == NULL ||
-        tunnel->handshake_timer == NULL || relay_session_new(tunnel) != 0) {
+        tunnel->handshake_timer == NULL ||
+        tunnel_liveness_init(&tunnel->liveness, relay->base,
+                             relay->config->options.ping_interval_ms,
+                             relay->config->options.ping_timeout_ms,
+                             relay_tunnel_on_ping, relay_tunnel_on_dead,
+                             tunnel) != 0 ||
+        relay_session_new(tunnel) != 0) {
+        tunnel_liveness_free(&tunnel->liveness);
         if (tunnel->handshake_timer != NULL) {
             event_free(tunnel->handshake_timer);
         }
@@ -432,6 +456,7 @@ int relay_tunnel_accept(struct relay *relay, struct bufferevent *bev, bool tls,
     TAILQ_INSERT_TAIL(&server->tunnels, tunnel, link);
     server->tunnel_count++;
     relay_tunnel_start_handshake_timer(tunnel);
+    tunnel_liveness_start(&tunnel->liveness, tunnel->session);
     bufferevent_setcb(bev, relay_tunnel_on_read, relay_tunnel_on_write,
                       relay_tunnel_on_event, tunnel);
     bufferevent_set_timeouts(bev, NULL, NULL);
@@ -537,5 +562,6 @@ void relay_tunnel_close(struct relay_tunnel *tunnel, const char *cause)
     event_free(tunnel->close_event);
     event_free(tunnel->flush_event);
     event_free(tunnel->handshake_timer);
+    tunnel_liveness_free(&tunnel->liveness);
     free(tunnel);
 }

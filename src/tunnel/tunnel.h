@@ -18,6 +18,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <nghttp2/nghttp2.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -99,6 +100,42 @@ int tunnel_session_flush(nghttp2_session *session, struct bufferevent *bev);
 /* Returns true when SESSION neither wants to read nor to write: the peer
  * sent GOAWAY and every stream is done, or a fatal error occurred. */
 bool tunnel_session_finished(nghttp2_session *session);
+
+/* Liveness of a tunnel: every INTERVAL_MS without a received frame the
+ * session sends a PING, which the peer must answer, and a tunnel that
+ * receives nothing for TIMEOUT_MS is declared dead. This notices a peer
+ * that stopped (a NAT that dropped the mapping, a frozen process) in
+ * seconds instead of after the kernel's retransmission limit. */
+struct tunnel_liveness {
+    struct event *timer;
+    nghttp2_session *session;
+    int64_t last_frame_ms; /* monotonic time of the last received frame */
+    int64_t last_ping_ms;  /* monotonic time of the last PING sent */
+    unsigned interval_ms;
+    unsigned timeout_ms;
+    void (*on_ping)(void *owner); /* flush the session */
+    void (*on_dead)(void *owner);
+    void *owner;
+};
+
+/* Prepares LIVENESS on BASE. Returns 0, or -1 when out of memory. */
+int tunnel_liveness_init(struct tunnel_liveness *liveness,
+                         struct event_base *base, unsigned interval_ms,
+                         unsigned timeout_ms, void (*on_ping)(void *),
+                         void (*on_dead)(void *), void *owner);
+
+/* Starts watching SESSION, counting from now. */
+void tunnel_liveness_start(struct tunnel_liveness *liveness,
+                           nghttp2_session *session);
+
+/* Records that a frame arrived. */
+void tunnel_liveness_touch(struct tunnel_liveness *liveness);
+
+/* Stops watching, keeping LIVENESS reusable. */
+void tunnel_liveness_stop(struct tunnel_liveness *liveness);
+
+/* Frees the timer. */
+void tunnel_liveness_free(struct tunnel_liveness *liveness);
 
 /* A body travelling from an HTTP/1.1 peer into an HTTP/2 stream. The
  * producer pushes decoded body bytes; the stream's data provider takes

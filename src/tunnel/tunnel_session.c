@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int tunnel_session_options(nghttp2_option **option)
 {
@@ -220,4 +221,88 @@ int tunnel_body_finish(struct tunnel_body *body, const nghttp2_nv *trailers,
 bool tunnel_body_full(const struct tunnel_body *body)
 {
     return evbuffer_get_length(body->buf) >= TUNNEL_BODY_HIGH;
+}
+
+static int64_t tunnel_now_ms(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static void tunnel_liveness_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct tunnel_liveness *liveness = arg;
+    int64_t now = tunnel_now_ms();
+    int64_t silent = now - liveness->last_frame_ms;
+
+    (void)fd;
+    (void)what;
+    if (liveness->session == NULL) {
+        return;
+    }
+    if (silent >= liveness->timeout_ms) {
+        tunnel_liveness_stop(liveness);
+        liveness->on_dead(liveness->owner);
+        return;
+    }
+    if (silent >= liveness->interval_ms &&
+        now - liveness->last_ping_ms >= liveness->interval_ms &&
+        nghttp2_submit_ping(liveness->session, NGHTTP2_FLAG_NONE, NULL) == 0) {
+        liveness->last_ping_ms = now;
+        liveness->on_ping(liveness->owner);
+    }
+}
+
+int tunnel_liveness_init(struct tunnel_liveness *liveness,
+                         struct event_base *base, unsigned interval_ms,
+                         unsigned timeout_ms, void (*on_ping)(void *),
+                         void (*on_dead)(void *), void *owner)
+{
+    memset(liveness, 0, sizeof(*liveness));
+    liveness->interval_ms = interval_ms;
+    liveness->timeout_ms = timeout_ms;
+    liveness->on_ping = on_ping;
+    liveness->on_dead = on_dead;
+    liveness->owner = owner;
+    liveness->timer =
+        event_new(base, -1, EV_PERSIST, tunnel_liveness_on_timer, liveness);
+    return liveness->timer != NULL ? 0 : -1;
+}
+
+void tunnel_liveness_start(struct tunnel_liveness *liveness,
+                           nghttp2_session *session)
+{
+    /* Checking four times per interval keeps the detection within a
+     * quarter interval of the timeout. */
+    unsigned tick =
+        liveness->interval_ms / 4 > 0 ? liveness->interval_ms / 4 : 1;
+    struct timeval period = {tick / 1000, (tick % 1000) * 1000};
+
+    liveness->session = session;
+    liveness->last_frame_ms = tunnel_now_ms();
+    liveness->last_ping_ms = 0;
+    event_add(liveness->timer, &period);
+}
+
+void tunnel_liveness_touch(struct tunnel_liveness *liveness)
+{
+    liveness->last_frame_ms = tunnel_now_ms();
+}
+
+void tunnel_liveness_stop(struct tunnel_liveness *liveness)
+{
+    liveness->session = NULL;
+    if (liveness->timer != NULL) {
+        event_del(liveness->timer);
+    }
+}
+
+void tunnel_liveness_free(struct tunnel_liveness *liveness)
+{
+    if (liveness->timer != NULL) {
+        event_free(liveness->timer);
+        liveness->timer = NULL;
+    }
 }

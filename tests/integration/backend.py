@@ -29,6 +29,14 @@ on stdout once it accepts connections. Routes:
                         /release?key=K was requested (or after 60 s),
                         M bytes "b" (N and M default to 1)
   GET  /release?key=K   lets the /hold requests with key K finish
+  GET  /close-mid-chunked
+                        a chunked body whose connection closes after the
+                        first 100-byte chunk, without the last chunk
+  POST /sink?key=K      reads the body and answers {"length": N}; logs
+                        "sink K: started" once the head is read, then
+                        "sink K: finished N bytes" or "sink K: failed
+                        after N bytes: REASON", so that a test can see
+                        whether an upload was cut short
   POST /trailers        {"sha256": HEX, "length": N, "trailers": [[NAME,
                         VALUE], ...]} of a chunked request body and its
                         trailer fields
@@ -238,6 +246,15 @@ class Handler(BaseHTTPRequestHandler):
         self.write_chunk(b"b" * rest)
         self.end_chunks()
 
+    def route_close_mid_chunked(self, query):
+        del query
+        self.send_head(
+            200,
+            [("Content-Type", "text/plain"), ("Transfer-Encoding", "chunked")],
+        )
+        self.write_chunk(b"x" * 100)
+        self.close_connection = True
+
     def route_release(self, query):
         key = query.get("key", [""])[0]
         hold_event(key).set()
@@ -253,6 +270,7 @@ class Handler(BaseHTTPRequestHandler):
         "/peer": route_peer,
         "/hold": route_hold,
         "/release": route_release,
+        "/close-mid-chunked": route_close_mid_chunked,
     }
 
     def route_status(self, path):
@@ -301,6 +319,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.post_sha256()
             elif path == "/trailers":
                 self.post_trailers()
+            elif path == "/sink":
+                self.post_sink()
             else:
                 for _ in self.read_body_pieces():
                     pass
@@ -328,6 +348,21 @@ class Handler(BaseHTTPRequestHandler):
             length += len(piece)
         body = json.dumps({"sha256": digest.hexdigest(), "length": length})
         self.send_whole(200, body.encode() + b"\n", "application/json")
+
+    def post_sink(self):
+        key = parse_qs(urlsplit(self.path).query).get("key", [""])[0]
+        self.log_message("sink %s: started", key)
+        length = 0
+        try:
+            for piece in self.read_body_pieces():
+                length += len(piece)
+        except (BodyError, ValueError, OSError) as err:
+            self.log_message("sink %s: failed after %d bytes: %s", key,
+                             length, err)
+            raise
+        self.log_message("sink %s: finished %d bytes", key, length)
+        body = json.dumps({"length": length}).encode() + b"\n"
+        self.send_whole(200, body, "application/json")
 
     def post_trailers(self):
         if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
