@@ -81,6 +81,10 @@ struct config_options {
     char *tls_pkcs12_password_file;
     char **listen; /* IPv4 or IPv6 addresses to bind; NULL = all */
     size_t listen_count;
+    /* Addresses or networks (ADDRESS/PREFIX) whose PROXY protocol headers
+     * are believed; NULL = none. */
+    char **trusted_proxies;
+    size_t trusted_proxy_count;
     /* An extra client URL prefix such as "/relay/client", without a
      * trailing "/", or NULL. */
     char *client_prefix;

@@ -45,6 +45,7 @@ enum config_type {
     CONFIG_TYPE_SIZE,      /* size_t, at least 1 */
     CONFIG_TYPE_COUNT,     /* unsigned, at least 1 */
     CONFIG_TYPE_LISTEN,    /* config_options.listen and listen_count */
+    CONFIG_TYPE_NETWORKS,  /* config_options.trusted_proxies and its count */
     CONFIG_TYPE_PREFIX,    /* char *, a URL path prefix */
     CONFIG_TYPE_IGNORED,   /* accepted with a warning */
 };

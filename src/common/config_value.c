@@ -262,23 +262,53 @@ void config_free_list(char **list, size_t count)
     free(list);
 }
 
-/* Sets listen from VALUE, a comma-separated list of IP addresses. */
-static void config_set_listen(struct config_loader *ld,
-                              struct config_options *options, const char *value)
+/* Returns true when TEXT is an IP address followed by "/" and a prefix
+ * length that fits the address family. */
+static bool config_network_valid(const char *text)
+{
+    const char *slash = strchr(text, '/');
+    char address[64];
+    char *end = NULL;
+    long prefix;
+    bool v4;
+
+    if (slash == NULL) {
+        return config_address_valid(text);
+    }
+    if ((size_t)(slash - text) >= sizeof(address)) {
+        return false;
+    }
+    memcpy(address, text, (size_t)(slash - text));
+    address[slash - text] = '\0';
+    if (!config_address_valid(address)) {
+        return false;
+    }
+    v4 = strchr(address, ':') == NULL;
+    prefix = strtol(slash + 1, &end, 10);
+    return end != slash + 1 && *end == '\0' && prefix >= 0 &&
+           prefix <= (v4 ? 32 : 128);
+}
+
+/* Splits VALUE at commas into a new list of trimmed items, each of which
+ * must pass VALID. Returns the list and sets *COUNT, or returns NULL after
+ * reporting every invalid item with HINT. */
+static char **config_split_list(struct config_loader *ld, const char *key,
+                                const char *value, bool (*valid)(const char *),
+                                const char *hint, size_t *count)
 {
     char **list = NULL;
-    size_t count = 0;
     const char *item = value;
-    bool valid = true;
+    bool ok = true;
 
+    *count = 0;
     for (;;) {
         size_t len = strcspn(item, ",");
-        char **grown = config_append(list, count, sizeof(*list));
-        char *address;
+        char **grown = config_append(list, *count, sizeof(*list));
+        char *copy;
 
         if (grown == NULL) {
             config_out_of_memory(ld);
-            valid = false;
+            ok = false;
             break;
         }
         list = grown;
@@ -289,21 +319,17 @@ static void config_set_listen(struct config_loader *ld,
         while (len > 0 && isspace((unsigned char)item[len - 1])) {
             len--;
         }
-        address = strndup(item, len);
-        if (address == NULL) {
+        copy = strndup(item, len);
+        if (copy == NULL) {
             config_out_of_memory(ld);
-            valid = false;
+            ok = false;
             break;
         }
-        list[count++] = address;
-        if (!config_address_valid(address)) {
-            config_error(ld, ld->line,
-                         "listen address '%s' is not an IPv4 or IPv6 "
-                         "address; write addresses such as 127.0.0.1, ::1 "
-                         "separated by commas, or remove the line to listen "
-                         "on all",
-                         address);
-            valid = false;
+        list[(*count)++] = copy;
+        if (!valid(copy)) {
+            config_error(ld, ld->line, "%s entry '%s' is invalid; %s", key,
+                         copy, hint);
+            ok = false;
         }
         item += strcspn(item, ",");
         if (*item == '\0') {
@@ -311,13 +337,38 @@ static void config_set_listen(struct config_loader *ld,
         }
         item++;
     }
-    if (!valid) {
-        config_free_list(list, count);
+    if (!ok) {
+        config_free_list(list, *count);
+        return NULL;
+    }
+    return list;
+}
+
+static void config_set_list(struct config_loader *ld,
+                            const struct config_key *key,
+                            struct config_options *options, const char *value)
+{
+    bool networks = key->type == CONFIG_TYPE_NETWORKS;
+    char ***field = networks ? &options->trusted_proxies : &options->listen;
+    size_t *field_count =
+        networks ? &options->trusted_proxy_count : &options->listen_count;
+    size_t count = 0;
+    char **list = config_split_list(
+        ld, key->name, value,
+        networks ? config_network_valid : config_address_valid,
+        networks ? "write addresses or networks such as 10.0.0.5, "
+                   "192.0.2.0/24, fd00::/8 separated by commas"
+                 : "write IPv4 or IPv6 addresses such as 127.0.0.1, ::1 "
+                   "separated by commas, or remove the line to listen on "
+                   "all",
+        &count);
+
+    if (list == NULL) {
         return;
     }
-    config_free_list(options->listen, options->listen_count);
-    options->listen = list;
-    options->listen_count = count;
+    config_free_list(*field, *field_count);
+    *field = list;
+    *field_count = count;
 }
 
 /* Returns true when PREFIX is "/" followed by one or more path segments of
@@ -428,7 +479,8 @@ void config_set(struct config_loader *ld, const struct config_key *key,
         config_set_seconds(ld, key, field, value);
         break;
     case CONFIG_TYPE_LISTEN:
-        config_set_listen(ld, (struct config_options *)base, value);
+    case CONFIG_TYPE_NETWORKS:
+        config_set_list(ld, key, (struct config_options *)base, value);
         break;
     case CONFIG_TYPE_PREFIX:
         config_set_prefix(ld, field, value);

@@ -10,6 +10,7 @@
 #define DRAWBRIDGE_RELAY_H
 
 #include "common/config.h"
+#include "relay/relay_proxy.h"
 #include "relay/relay_route.h"
 #include "tunnel/tunnel.h"
 
@@ -25,6 +26,7 @@
 
 struct relay_client;
 struct relay_exchange;
+struct relay_pending;
 
 #define RELAY_LISTENERS_MAX 16
 #define RELAY_ADDR_MAX      64 /* "[ipv6]:port" and a NUL */
@@ -63,6 +65,9 @@ struct relay {
     SSL_CTX *ssl_ctx; /* NULL when there is no HTTPS port */
     struct relay_routes routes;
     struct relay_listener listeners[RELAY_LISTENERS_MAX];
+    struct proxy_network *trusted_proxies; /* PROXY headers from these */
+    size_t trusted_proxy_count;
+    LIST_HEAD(, relay_pending) pending; /* waiting for a PROXY header */
     size_t listener_count;
     LIST_HEAD(, relay_client) clients;
     size_t client_count;
@@ -88,6 +93,9 @@ void relay_unlisten(struct relay *relay);
 /* Starts serving a new client connection on FD from ADDR. */
 void relay_client_accept(struct relay_listener *listener, int fd,
                          const struct sockaddr *addr);
+
+/* Closes the connections that still wait for their PROXY header. */
+void relay_pending_close_all(struct relay *relay);
 
 /* Closes every idle client connection and marks busy ones to close after
  * their current response; used on shutdown. */

@@ -6,15 +6,190 @@
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static int64_t relay_now_ms(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* A new connection whose first bytes are examined for a PROXY protocol
+ * header before it becomes a client connection. */
+struct relay_pending {
+    LIST_ENTRY(relay_pending) link;
+    struct relay_listener *listener;
+    evutil_socket_t fd;
+    struct sockaddr_storage peer;
+    bool trusted;
+    struct event *read_event;
+    struct event *retry_timer;
+    int64_t deadline_ms;
+};
+
+static void relay_pending_free(struct relay_pending *pending, bool close_fd)
+{
+    if (close_fd) {
+        evutil_closesocket(pending->fd);
+    }
+    LIST_REMOVE(pending, link);
+    if (pending->read_event != NULL) {
+        event_free(pending->read_event);
+    }
+    if (pending->retry_timer != NULL) {
+        event_free(pending->retry_timer);
+    }
+    free(pending);
+}
+
+static void relay_format_addr(const struct sockaddr *addr, char *buf,
+                              size_t size)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+
+    if (addr->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)addr)->sin6_addr, ip,
+                  sizeof(ip));
+    } else if (addr->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)addr)->sin_addr, ip,
+                  sizeof(ip));
+    }
+    snprintf(buf, size, "%s", ip);
+}
+
+/* Takes a complete header off the socket and hands the connection on,
+ * with the client address the header names. */
+static void relay_pending_accept(struct relay_pending *pending,
+                                 const struct sockaddr_storage *source,
+                                 size_t header_len)
+{
+    uint8_t discard[PROXY_HEADER_MAX];
+    const struct sockaddr *addr = (const struct sockaddr *)&pending->peer;
+
+    if (recv(pending->fd, discard, header_len, 0) != (ssize_t)header_len) {
+        relay_pending_free(pending, true);
+        return;
+    }
+    if (source->ss_family != AF_UNSPEC) {
+        addr = (const struct sockaddr *)source;
+    }
+    relay_client_accept(pending->listener, pending->fd, addr);
+    relay_pending_free(pending, false);
+}
+
+static void relay_pending_reject(struct relay_pending *pending, const char *why)
+{
+    char peer[INET6_ADDRSTRLEN];
+
+    relay_format_addr((const struct sockaddr *)&pending->peer, peer,
+                      sizeof(peer));
+    log_warn("connection from %s closed: %s", peer, why);
+    relay_pending_free(pending, true);
+}
+
+static void relay_pending_examine(struct relay_pending *pending)
+{
+    uint8_t data[PROXY_HEADER_MAX];
+    struct sockaddr_storage source;
+    size_t header_len = 0;
+    ssize_t n = recv(pending->fd, data, sizeof(data), MSG_PEEK);
+    enum proxy_result rc;
+    struct timeval retry = {0, 20000};
+
+    if (n <= 0) {
+        relay_pending_free(pending, true);
+        return;
+    }
+    rc = proxy_parse(data, (size_t)n, &source, &header_len);
+    if (rc == PROXY_NONE) {
+        relay_client_accept(pending->listener, pending->fd,
+                            (const struct sockaddr *)&pending->peer);
+        relay_pending_free(pending, false);
+    } else if (!pending->trusted) {
+        relay_pending_reject(pending, "it sent a PROXY protocol header but "
+                                      "its address is not in "
+                                      "trusted_proxies");
+    } else if (rc == PROXY_INVALID) {
+        relay_pending_reject(pending, "its PROXY protocol header is invalid");
+    } else if (rc == PROXY_COMPLETE) {
+        relay_pending_accept(pending, &source, header_len);
+    } else if (relay_now_ms() >= pending->deadline_ms) {
+        relay_pending_reject(pending, "its PROXY protocol header did not "
+                                      "arrive within header_timeout");
+    } else {
+        /* Peeking leaves the bytes readable, so waiting for the rest of
+         * the header needs a timer rather than a read event. */
+        evtimer_add(pending->retry_timer, &retry);
+    }
+}
+
+static void relay_pending_on_event(evutil_socket_t fd, short what, void *arg)
+{
+    struct relay_pending *pending = arg;
+
+    (void)fd;
+    if (what & EV_TIMEOUT && relay_now_ms() >= pending->deadline_ms) {
+        relay_pending_free(pending, true);
+        return;
+    }
+    relay_pending_examine(pending);
+}
+
+static void relay_pending_start(struct relay_listener *listener,
+                                evutil_socket_t fd, const struct sockaddr *addr,
+                                int len)
+{
+    struct relay *relay = listener->relay;
+    struct relay_pending *pending = calloc(1, sizeof(*pending));
+    unsigned ms = relay->config->options.header_timeout_ms;
+    struct timeval timeout = {ms / 1000, (ms % 1000) * 1000};
+
+    if (pending == NULL) {
+        evutil_closesocket(fd);
+        return;
+    }
+    LIST_INSERT_HEAD(&relay->pending, pending, link);
+    pending->listener = listener;
+    pending->fd = fd;
+    memcpy(&pending->peer, addr, (size_t)len);
+    pending->trusted = proxy_networks_contain(relay->trusted_proxies,
+                                              relay->trusted_proxy_count, addr);
+    pending->deadline_ms = relay_now_ms() + ms;
+    pending->read_event =
+        event_new(relay->base, fd, EV_READ, relay_pending_on_event, pending);
+    pending->retry_timer =
+        evtimer_new(relay->base, relay_pending_on_event, pending);
+    if (pending->read_event == NULL || pending->retry_timer == NULL) {
+        relay_pending_free(pending, true);
+        return;
+    }
+    event_add(pending->read_event, &timeout);
+}
+
+void relay_pending_close_all(struct relay *relay)
+{
+    while (!LIST_EMPTY(&relay->pending)) {
+        relay_pending_free(LIST_FIRST(&relay->pending), true);
+    }
+}
 
 static void relay_on_accept(struct evconnlistener *listener, evutil_socket_t fd,
                             struct sockaddr *addr, int len, void *arg)
 {
+    struct relay_listener *state = arg;
+
     (void)listener;
-    (void)len;
     net_set_nodelay(fd);
-    relay_client_accept(arg, fd, addr);
+    if (state->relay->trusted_proxy_count > 0 &&
+        (size_t)len <= sizeof(struct sockaddr_storage)) {
+        relay_pending_start(state, fd, addr, len);
+        return;
+    }
+    relay_client_accept(state, fd, addr);
 }
 
 static void relay_on_accept_error(struct evconnlistener *listener, void *arg)

@@ -197,6 +197,30 @@ static void relay_on_signal(evutil_socket_t signo, short what, void *arg)
     relay_stop(arg, signo == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+static int relay_trusted_proxies(struct relay *relay)
+{
+    const struct config_options *opts = &relay->config->options;
+
+    if (opts->trusted_proxy_count == 0) {
+        return 0;
+    }
+    relay->trusted_proxies =
+        calloc(opts->trusted_proxy_count, sizeof(*relay->trusted_proxies));
+    if (relay->trusted_proxies == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < opts->trusted_proxy_count; i++) {
+        if (proxy_network_parse(opts->trusted_proxies[i],
+                                &relay->trusted_proxies[i]) != 0) {
+            log_error("invalid trusted_proxies entry '%s'",
+                      opts->trusted_proxies[i]);
+            return -1;
+        }
+    }
+    relay->trusted_proxy_count = opts->trusted_proxy_count;
+    return 0;
+}
+
 static int relay_setup(struct relay *relay, const struct relay_args *args)
 {
     relay->self = config_find_relay(relay->config, args->id);
@@ -213,7 +237,8 @@ static int relay_setup(struct relay *relay, const struct relay_args *args)
             return -1;
         }
     }
-    if (relay_routes_init(&relay->routes, relay->config) != 0) {
+    if (relay_trusted_proxies(relay) != 0 ||
+        relay_routes_init(&relay->routes, relay->config) != 0) {
         return -1;
     }
     relay->base = event_base_new();
@@ -221,6 +246,7 @@ static int relay_setup(struct relay *relay, const struct relay_args *args)
         return -1;
     }
     LIST_INIT(&relay->clients);
+    LIST_INIT(&relay->pending);
     relay->signal_term =
         evsignal_new(relay->base, SIGTERM, relay_on_signal, relay);
     relay->signal_int =
@@ -249,6 +275,8 @@ static void relay_teardown(struct relay *relay)
         event_free(relay->signal_int);
     }
     relay_routes_free(&relay->routes);
+    relay_pending_close_all(relay);
+    free(relay->trusted_proxies);
     SSL_CTX_free(relay->ssl_ctx);
     if (relay->base != NULL) {
         event_base_free(relay->base);

@@ -322,6 +322,20 @@ static void ports_follow_rs_config_defaults(void **state)
     expect_message(fx, 0, 1, "has neither http_port nor https_port", "off");
 }
 
+static void trusted_proxies_parse(void **state)
+{
+    struct config_fixture *fx = *state;
+
+    assert_int_equal(load_text(fx, "[options]\n"
+                                   "trusted_proxies = 10.0.0.5, 192.0.2.0/24,"
+                                   " fd00::/8\n" RELAY_LINES),
+                     0);
+    assert_int_equal(fx->cfg.options.trusted_proxy_count, 3);
+    assert_string_equal(fx->cfg.options.trusted_proxies[0], "10.0.0.5");
+    assert_string_equal(fx->cfg.options.trusted_proxies[1], "192.0.2.0/24");
+    assert_string_equal(fx->cfg.options.trusted_proxies[2], "fd00::/8");
+}
+
 static void affinity_keys_warn(void **state)
 {
     struct config_fixture *fx = *state;
@@ -850,9 +864,12 @@ static const struct error_case error_cases[] = {
      "client_prefix '/a b' is invalid"},
     {"listen host name",
      "[options]\nlisten = 127.0.0.1, localhost\n" RELAY_LINES, 2,
-     "listen address 'localhost' is not an IPv4 or IPv6 address"},
+     "listen entry 'localhost' is invalid; write IPv4 or IPv6 addresses"},
+    {"trusted proxy not a network",
+     "[options]\ntrusted_proxies = 10.0.0.0/33\n" RELAY_LINES, 2,
+     "trusted_proxies entry '10.0.0.0/33' is invalid"},
     {"listen empty item", "[options]\nlisten = 127.0.0.1,,::1\n" RELAY_LINES, 2,
-     "listen address '' is not"},
+     "listen entry '' is invalid"},
     {"header without bracket", RELAY_LINES "[backend_farm\nid = f\n", 4,
      "section header has no closing ']'"},
     {"line without equals", RELAY_LINES "enable\n", 4,
@@ -1068,6 +1085,7 @@ int main(void)
         CONFIG_TEST(ports_follow_rs_config_defaults),
         CONFIG_TEST(disabled_relay_is_not_found),
         CONFIG_TEST(affinity_keys_warn),
+        CONFIG_TEST(trusted_proxies_parse),
         CONFIG_TEST(invalid_value_not_reported_twice),
         CONFIG_TEST(line_at_limit_loads),
         CONFIG_TEST(line_over_limit_fails),
