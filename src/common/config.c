@@ -80,12 +80,10 @@ const struct config_key config_farm_keys[] = {
     {"id", CONFIG_TYPE_NAME, FARM(id), NULL},
     {"client_security", CONFIG_TYPE_SECURITY, FARM(client_security), NULL},
     {"backend_security", CONFIG_TYPE_SECURITY, FARM(backend_security), NULL},
-    {"active_cookie", CONFIG_TYPE_IGNORED, 0,
-     "is not implemented yet, so a client's requests may reach different "
-     "servers of the farm"},
-    {"active_header", CONFIG_TYPE_IGNORED, 0,
-     "is not implemented yet, so a client's requests may reach different "
-     "servers of the farm"},
+    {"active_cookie", CONFIG_TYPE_AFFINITY, FARM(active_cookie),
+     CONFIG_AFFINITY_COOKIE},
+    {"active_header", CONFIG_TYPE_AFFINITY, FARM(active_header),
+     CONFIG_AFFINITY_HEADER},
     {"strip_prefix", CONFIG_TYPE_BOOL, FARM(strip_prefix), NULL},
     {"description", CONFIG_TYPE_TEXT, FARM(description), NULL},
     {"verbosity", CONFIG_TYPE_IGNORED, 0,
@@ -622,6 +620,8 @@ void config_free(struct config *cfg)
         free(cfg->relays[i].description);
     }
     for (size_t i = 0; i < cfg->farm_count; i++) {
+        free(cfg->farms[i].active_cookie);
+        free(cfg->farms[i].active_header);
         free(cfg->farms[i].id);
         free(cfg->farms[i].description);
     }

@@ -28,6 +28,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Default names for active_cookie = yes and active_header = yes. */
+#define CONFIG_AFFINITY_COOKIE "DrawbridgeAffinity"
+#define CONFIG_AFFINITY_HEADER "Drawbridge-Affinity"
+
 /* client_security and backend_security: on = HTTPS only, off = HTTP
  * only, unset (key absent) = either. */
 enum config_security {
@@ -52,6 +56,10 @@ struct config_relay {
 struct config_farm {
     char *id; /* unique among farms, never NULL after config_load */
     char *description;
+    /* Affinity: the cookie or header that names the backend server a
+     * client's requests go to, or NULL when the farm does not use one. */
+    char *active_cookie;
+    char *active_header;
     enum config_security client_security;
     enum config_security backend_security;
     bool strip_prefix; /* default true */

@@ -48,6 +48,7 @@ enum config_type {
     CONFIG_TYPE_NETWORKS,  /* config_options.trusted_proxies and its count */
     CONFIG_TYPE_PREFIX,    /* char *, a URL path prefix */
     CONFIG_TYPE_IGNORED,   /* accepted with a warning */
+    CONFIG_TYPE_AFFINITY,  /* char *, a name or NULL; note = default name */
 };
 
 struct config_key {

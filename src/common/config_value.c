@@ -123,6 +123,41 @@ static void config_set_bool(struct config_loader *ld,
                  key->name, value);
 }
 
+/* Sets an affinity key: yes for the default NAME, no for none, or a token
+ * that is a cookie or header name of its own. */
+static void config_set_affinity(struct config_loader *ld,
+                                const struct config_key *key, char **field,
+                                const char *value, const char *name)
+{
+    bool on = false;
+    bool is_bool = true;
+    char *copy;
+
+    for (const char *p = value; *p != '\0'; p++) {
+        if (!isalnum((unsigned char)*p) && strchr("-_.", *p) == NULL) {
+            config_error(ld, ld->line,
+                         "%s = '%s' is neither yes, no nor a name of letters, "
+                         "digits, '-', '_' and '.'",
+                         key->name, value);
+            return;
+        }
+    }
+    if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "on") == 0 ||
+        strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0) {
+        on = true;
+    } else if (strcasecmp(value, "no") != 0 && strcasecmp(value, "off") &&
+               strcasecmp(value, "false") != 0 && strcmp(value, "0") != 0) {
+        is_bool = false;
+    }
+    copy = is_bool ? (on ? strdup(name) : NULL) : strdup(value);
+    if ((on || !is_bool) && copy == NULL) {
+        config_out_of_memory(ld);
+        return;
+    }
+    free(*field);
+    *field = copy;
+}
+
 static void config_set_security(struct config_loader *ld,
                                 const struct config_key *key,
                                 enum config_security *field, const char *value)
@@ -471,6 +506,9 @@ void config_set(struct config_loader *ld, const struct config_key *key,
         break;
     case CONFIG_TYPE_BOOL:
         config_set_bool(ld, key, field, value);
+        break;
+    case CONFIG_TYPE_AFFINITY:
+        config_set_affinity(ld, key, field, value, key->note);
         break;
     case CONFIG_TYPE_SECURITY:
         config_set_security(ld, key, field, value);

@@ -261,6 +261,7 @@ static struct relay_exchange *relay_exchange_new(struct relay_client *client,
     ex->path = strndup(head->target, path_len);
     ex->head_only = strcmp(head->method, "HEAD") == 0;
     ex->client_http10 = head->version_minor == 0;
+    ex->client_tls = client->tls;
     ex->client_keep_alive = head->keep_alive;
     ex->request_has_body =
         head->chunked || (head->has_content_length && head->content_length);
@@ -337,11 +338,60 @@ void relay_exchange_detach_client(struct relay_exchange *ex, bool keep_alive)
     }
 }
 
+/* Finds NAME=VALUE among the cookies of every Cookie field of HEAD.
+ * Returns the value's length and sets *VALUE, or returns 0. */
+static size_t relay_find_cookie(const struct http1_head *head, const char *name,
+                                const char **value)
+{
+    size_t name_len = strlen(name);
+
+    for (size_t i = 0; i < head->field_count; i++) {
+        const char *p = head->fields[i].value;
+
+        if (strcasecmp(head->fields[i].name, "cookie") != 0) {
+            continue;
+        }
+        while (*p != '\0') {
+            size_t len;
+
+            p += strspn(p, " \t;");
+            len = strcspn(p, ";");
+            if (len > name_len && strncmp(p, name, name_len) == 0 &&
+                p[name_len] == '=') {
+                *value = p + name_len + 1;
+                return len - name_len - 1;
+            }
+            p += len;
+        }
+    }
+    return 0;
+}
+
+/* Returns the server that the request's affinity cookie or header names
+ * in FARM, or NULL. */
+static struct relay_server *
+relay_exchange_affinity(struct relay_farm *farm, const struct http1_head *head)
+{
+    const char *value = NULL;
+    size_t len = 0;
+
+    if (farm->config->active_header != NULL) {
+        value = relay_find_value(head, farm->config->active_header);
+        len = value != NULL ? strlen(value) : 0;
+    }
+    if (len == 0 && farm->config->active_cookie != NULL) {
+        len = relay_find_cookie(head, farm->config->active_cookie, &value);
+    }
+    return len > 0 ? relay_farm_affinity(farm, value, len) : NULL;
+}
+
 /* Routes HEAD to a farm and a server, or answers the client with the
- * reason it cannot be routed. */
+ * reason it cannot be routed. Sets *AFFINE when the request's affinity
+ * value named the server that was picked. */
 static struct relay_server *relay_exchange_route(struct relay_client *client,
                                                  const struct http1_head *head,
-                                                 struct relay_target *target)
+                                                 struct relay_target *target,
+                                                 bool *affine)
 {
     struct relay *relay = client->relay;
     const char *prefix = relay->config->options.client_prefix;
@@ -374,7 +424,10 @@ static struct relay_server *relay_exchange_route(struct relay_client *client,
         relay_client_error(client, 403, line, NULL, 0);
         return NULL;
     }
-    server = relay_farm_pick(farm, NULL);
+    struct relay_server *preferred = relay_exchange_affinity(farm, head);
+
+    server = relay_farm_pick(farm, preferred);
+    *affine = server != NULL && server == preferred;
     if (server == NULL) {
         struct http1_field retry = http1_field_of("Retry-After", "5");
 
@@ -427,7 +480,9 @@ int relay_exchange_start(struct relay_client *client,
                          const struct http1_head *head)
 {
     struct relay_target target;
-    struct relay_server *server = relay_exchange_route(client, head, &target);
+    bool affine = false;
+    struct relay_server *server =
+        relay_exchange_route(client, head, &target, &affine);
     struct relay_tunnel *tunnel;
     struct relay_exchange *ex;
     struct timeval timeout;
@@ -452,6 +507,7 @@ int relay_exchange_start(struct relay_client *client,
     }
     client->exchange = ex;
     ex->tunnel_id = tunnel->id;
+    ex->affine = affine;
     server->in_flight++;
     server->requests++;
     timeout.tv_sec = ms / 1000;

@@ -46,6 +46,7 @@ struct relay_exchange {
     bool response_done;
     bool chunked_out;        /* the response goes to the client chunked */
     bool close_after;        /* close the client connection when done */
+    bool affine;             /* the request's affinity value named the server */
     int status;              /* the status sent to the client */
     int block_status;        /* :status of the HEADERS being received */
     struct evbuffer *fields; /* "name\0value\0" from the current HEADERS */
@@ -61,6 +62,7 @@ struct relay_exchange {
     char *path; /* the forwarded path without its query, for the log */
     char client_addr[RELAY_ADDR_MAX];
     bool client_http10;
+    bool client_tls;
     bool client_keep_alive;
     enum relay_exchange_cause cause;
 };

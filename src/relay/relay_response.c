@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define RELAY_FIELDS_MAX (RELAY_RESPONSE_HEADERS_MAX + 4)
+#define RELAY_FIELDS_MAX (RELAY_RESPONSE_HEADERS_MAX + 6)
 
 /* Ends EX with an error: a response with STATUS and LINE when none has
  * started, otherwise a broken connection. */
@@ -112,13 +112,36 @@ static void relay_response_framing(struct relay_exchange *ex,
     }
 }
 
+/* Adds the farm's affinity header, and a cookie when the client has none
+ * or one that names another server, so that the client's next requests
+ * come back to this server through any relay of the relay farm. */
+static void relay_response_affinity(struct relay_exchange *ex,
+                                    struct http1_field *fields, size_t *count,
+                                    char *cookie, size_t cookie_size)
+{
+    const struct config_farm *farm = ex->server->farm->config;
+
+    if (farm->active_header != NULL) {
+        fields[(*count)++] =
+            http1_field_of(farm->active_header, ex->server->affinity);
+    }
+    if (farm->active_cookie != NULL && !ex->affine) {
+        snprintf(cookie, cookie_size, "%s=%s; Path=/; HttpOnly%s",
+                 farm->active_cookie, ex->server->affinity,
+                 ex->client_tls ? "; Secure" : "");
+        fields[(*count)++] = http1_field_of("Set-Cookie", cookie);
+    }
+}
+
 static void relay_response_write_head(struct relay_exchange *ex)
 {
     struct http1_field fields[RELAY_FIELDS_MAX];
     size_t count = relay_collect_fields(ex, fields, RELAY_RESPONSE_HEADERS_MAX);
     struct evbuffer *out = bufferevent_get_output(ex->client->bev);
+    char cookie[256];
 
     ex->status = ex->block_status;
+    relay_response_affinity(ex, fields, &count, cookie, sizeof(cookie));
     relay_response_framing(ex, fields, &count);
     if (http1_write_response_head(out, ex->status, NULL, fields, count) != 0) {
         log_warn("farm=%s server=%s: the backend's response head cannot be "

@@ -1,8 +1,30 @@
 #include "relay/relay_route.h"
 
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+static void relay_server_affinity(struct relay_server *server,
+                                  const char *farm_id)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+    server->affinity[0] = '\0';
+    if (ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+        EVP_DigestUpdate(ctx, farm_id, strlen(farm_id)) &&
+        EVP_DigestUpdate(ctx, "/", 1) &&
+        EVP_DigestUpdate(ctx, server->config->id, strlen(server->config->id)) &&
+        EVP_DigestFinal_ex(ctx, digest, &len)) {
+        for (int i = 0; i < 8; i++) {
+            snprintf(server->affinity + i * 2, 3, "%02x", digest[i]);
+        }
+    }
+    EVP_MD_CTX_free(ctx);
+}
 
 static int relay_farm_init(struct relay_farm *farm,
                            const struct config_farm *config,
@@ -31,6 +53,7 @@ static int relay_farm_init(struct relay_farm *farm,
         state->config = server;
         state->farm = farm;
         TAILQ_INIT(&state->tunnels);
+        relay_server_affinity(state, config->id);
     }
     return 0;
 }
@@ -132,6 +155,19 @@ struct relay_server *relay_farm_server(struct relay_farm *farm, const char *id)
 {
     for (size_t i = 0; i < farm->server_count; i++) {
         if (strcmp(farm->servers[i].config->id, id) == 0) {
+            return &farm->servers[i];
+        }
+    }
+    return NULL;
+}
+
+struct relay_server *relay_farm_affinity(struct relay_farm *farm,
+                                         const char *value, size_t len)
+{
+    for (size_t i = 0; i < farm->server_count; i++) {
+        const char *affinity = farm->servers[i].affinity;
+
+        if (len == strlen(affinity) && memcmp(affinity, value, len) == 0) {
             return &farm->servers[i];
         }
     }

@@ -26,7 +26,11 @@ struct relay_server {
     TAILQ_HEAD(, relay_tunnel) tunnels;
     size_t tunnel_count;
     unsigned in_flight; /* requests sent and not yet finished */
-    uint64_t requests;  /* requests routed here since start */
+    /* The affinity value that names this server to clients: 16 hex digits
+     * of SHA-256 over "FARM/ID", the same on every relay of a relay farm,
+     * which does not reveal the server's id. */
+    char affinity[17];
+    uint64_t requests; /* requests routed here since start */
 };
 
 struct relay_farm {
@@ -70,6 +74,11 @@ struct relay_farm *relay_routes_farm(struct relay_routes *routes,
 
 /* Returns the server ID of FARM, or NULL. */
 struct relay_server *relay_farm_server(struct relay_farm *farm, const char *id);
+
+/* Returns the server of FARM whose affinity value is the LEN bytes at
+ * VALUE, or NULL. */
+struct relay_server *relay_farm_affinity(struct relay_farm *farm,
+                                         const char *value, size_t len);
 
 /* Picks the server for a request: PREFERRED when it is given and has a
  * tunnel, otherwise the connected server with the fewest requests in

@@ -14,7 +14,7 @@
 # sets RELAY_PID and RELAY_LOG; the other helpers use those of the last
 # call.
 
-RELAY_LIB_DIR=$(dirname "${BASH_SOURCE[0]}")
+RELAY_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BACKEND_PY="$RELAY_LIB_DIR/backend.py"
 RELAY_CLIENT_PREFIX=/ias_relay_server/client/rs_client.dll
 RELAY_SERVER_SUFFIX=/ias_relay_server/server/rs_server.dll
@@ -272,7 +272,7 @@ relay_curl()
 # with --tls) and prints what comes back until the server closes, or only
 # the response head with --head-only. It reads while it sends, so a
 # response that the server sends before reading everything is kept. The
-# connection stays open for writing, so the server sees no end of input.
+# connection is never half-closed, so the server reads no EOF.
 # Exits 0, or 3 when SEC (default 15) pass first.
 raw_http()
 {
@@ -353,6 +353,8 @@ PATTERN_STREAM_PY=$(
     cat <<'EOF'
 import importlib.util, sys
 
+# Loading backend.py must not leave a __pycache__ in the source tree.
+sys.dont_write_bytecode = True
 spec = importlib.util.spec_from_file_location("backend", sys.argv[1])
 backend = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(backend)
@@ -369,3 +371,21 @@ except BrokenPipeError:
     sys.exit(1)
 EOF
 )
+
+# expect_no_sanitizer_report NAME FILE...: no FILE may contain a report of
+# AddressSanitizer, LeakSanitizer or UndefinedBehaviorSanitizer. Stop the
+# processes first, because leaks are reported at exit.
+expect_no_sanitizer_report()
+{
+    local name=$1
+    shift
+    if grep -El 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$@" \
+        >"$WORK/sanitizer.files" 2>/dev/null; then
+        FAILED=$((FAILED + 1))
+        echo "FAILED: $name: sanitizer reports in $(tr '\n' ' ' <"$WORK/sanitizer.files")"
+        grep -EA20 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$@" |
+            head -n 60 | sed 's/^/    /'
+    else
+        pass "$name"
+    fi
+}

@@ -336,17 +336,35 @@ static void trusted_proxies_parse(void **state)
     assert_string_equal(fx->cfg.options.trusted_proxies[2], "fd00::/8");
 }
 
-static void affinity_keys_warn(void **state)
+static void affinity_keys_parse(void **state)
 {
     struct config_fixture *fx = *state;
 
     assert_int_equal(load_text(fx, "[relay_server]\nhost = r\n"
-                                   "[backend_farm]\nid = f\n"
+                                   "[backend_farm]\nid = a\n"
                                    "active_cookie = yes\n"
-                                   "active_header = yes\n"),
+                                   "active_header = no\n"
+                                   "[backend_farm]\nid = b\n"
+                                   "active_cookie = off\n"
+                                   "active_header = X-Sticky\n"),
                      0);
-    expect_message(fx, 0, 5, "active_cookie is not implemented yet", "cookie");
-    expect_message(fx, 0, 6, "active_header is not implemented yet", "header");
+    assert_string_equal(fx->cfg.farms[0].active_cookie, CONFIG_AFFINITY_COOKIE);
+    assert_null(fx->cfg.farms[0].active_header);
+    assert_null(fx->cfg.farms[1].active_cookie);
+    assert_string_equal(fx->cfg.farms[1].active_header, "X-Sticky");
+    assert_string_equal(logged(fx), "");
+}
+
+static void affinity_name_invalid(void **state)
+{
+    struct config_fixture *fx = *state;
+
+    assert_int_equal(load_text(fx, "[relay_server]\nhost = r\n"
+                                   "[backend_farm]\nid = a\n"
+                                   "active_cookie = a;b\n"),
+                     -1);
+    expect_message(fx, 0, 5, "active_cookie = 'a;b' is neither yes, no nor",
+                   "name");
 }
 
 static void disabled_relay_is_not_found(void **state)
@@ -1084,7 +1102,8 @@ int main(void)
         CONFIG_TEST(two_errors_both_reported),
         CONFIG_TEST(ports_follow_rs_config_defaults),
         CONFIG_TEST(disabled_relay_is_not_found),
-        CONFIG_TEST(affinity_keys_warn),
+        CONFIG_TEST(affinity_keys_parse),
+        CONFIG_TEST(affinity_name_invalid),
         CONFIG_TEST(trusted_proxies_parse),
         CONFIG_TEST(invalid_value_not_reported_twice),
         CONFIG_TEST(line_at_limit_loads),
