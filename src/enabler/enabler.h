@@ -37,8 +37,16 @@ enum enabler_tunnel_state {
     ENABLER_TUNNEL_OPEN,
 };
 
+/* A tunnel to one relay: the one given on the command line, or a peer that
+ * a relay named in its 101 response. */
 struct enabler_tunnel {
+    TAILQ_ENTRY(enabler_tunnel) link;
     struct enabler *enabler;
+    struct enabler_endpoint relay;
+    char address[ENABLER_HOST_MAX + 16]; /* "host:port" for messages */
+    bool learned;  /* a peer from a relay's list, not from the options */
+    bool listed;   /* named by the latest peer list */
+    bool removing; /* its removal is scheduled */
     enum enabler_tunnel_state state;
     struct bufferevent *bev;
     nghttp2_session *session;
@@ -68,9 +76,8 @@ struct enabler {
     struct enabler_options *opts;
     SSL_CTX *relay_ctx;
     SSL_CTX *backend_ctx; /* NULL for an HTTP backend */
-    struct enabler_tunnel tunnel;
+    TAILQ_HEAD(, enabler_tunnel) tunnels;
     struct enabler_pool pool;
-    char relay_address[ENABLER_HOST_MAX + 16];
     char backend_address[ENABLER_HOST_MAX + 16];
     bool stopping;
     int exit_status;
@@ -84,11 +91,19 @@ struct enabler {
  * process exit status. */
 int enabler_main(int argc, char **argv);
 
-/* Starts the first connection attempt to the relay. */
-void enabler_tunnel_start(struct enabler *enabler);
+/* Adds a tunnel to RELAY and starts its first connection attempt.
+ * LEARNED marks a peer named by a relay. Returns the tunnel, or NULL when
+ * out of memory. */
+struct enabler_tunnel *enabler_tunnel_add(struct enabler *enabler,
+                                          const struct enabler_endpoint *relay,
+                                          bool learned);
 
-/* Closes the tunnel and frees what it holds, without reconnecting. */
-void enabler_tunnel_stop(struct enabler_tunnel *tunnel);
+/* Closes TUNNEL, removes it from its enabler and frees it. */
+void enabler_tunnel_remove(struct enabler_tunnel *tunnel);
+
+/* Writes "HOST:PORT", with brackets around an IPv6 HOST, into BUF. */
+void enabler_format_address(const struct enabler_endpoint *endpoint, char *buf,
+                            size_t size);
 
 /* Schedules sending what the tunnel's session has queued, from the event
  * loop. A failure then closes the tunnel. */

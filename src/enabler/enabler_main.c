@@ -9,15 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void enabler_format_address(const struct enabler_endpoint *endpoint,
-                                   char *buf, size_t size)
-{
-    bool v6 = strchr(endpoint->host, ':') != NULL;
-
-    snprintf(buf, size, v6 ? "[%s]:%s" : "%s:%s", endpoint->host,
-             endpoint->port);
-}
-
 static int enabler_open_log(const struct enabler_options *opts)
 {
     FILE *stream;
@@ -66,6 +57,19 @@ static int enabler_contexts(struct enabler *enabler)
     return 0;
 }
 
+static bool enabler_busy(const struct enabler *enabler)
+{
+    const struct enabler_tunnel *tunnel;
+
+    TAILQ_FOREACH(tunnel, &enabler->tunnels, link)
+    {
+        if (!TAILQ_EMPTY(&tunnel->exchanges)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void enabler_on_stop_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct enabler *enabler = arg;
@@ -74,8 +78,7 @@ static void enabler_on_stop_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    if (!TAILQ_EMPTY(&enabler->tunnel.exchanges) &&
-        now.tv_sec < enabler->stop_deadline) {
+    if (enabler_busy(enabler) && now.tv_sec < enabler->stop_deadline) {
         return;
     }
     event_base_loopexit(enabler->base, NULL);
@@ -98,7 +101,12 @@ static void enabler_stop(struct enabler *enabler, const char *signal_name)
     log_info("stopping on %s: taking no new requests, finishing those in "
              "flight",
              signal_name);
-    enabler_tunnel_drain(&enabler->tunnel);
+    struct enabler_tunnel *tunnel;
+
+    TAILQ_FOREACH(tunnel, &enabler->tunnels, link)
+    {
+        enabler_tunnel_drain(tunnel);
+    }
     enabler->stop_timer =
         event_new(enabler->base, -1, EV_PERSIST, enabler_on_stop_tick, enabler);
     event_add(enabler->stop_timer, &tick);
@@ -112,8 +120,7 @@ static void enabler_on_signal(evutil_socket_t signo, short what, void *arg)
 
 static int enabler_setup(struct enabler *enabler)
 {
-    enabler_format_address(&enabler->opts->relay, enabler->relay_address,
-                           sizeof(enabler->relay_address));
+    TAILQ_INIT(&enabler->tunnels);
     enabler_format_address(&enabler->opts->backend, enabler->backend_address,
                            sizeof(enabler->backend_address));
     TAILQ_INIT(&enabler->pool.idle);
@@ -141,7 +148,9 @@ static void enabler_teardown(struct enabler *enabler)
 {
     if (enabler->base != NULL) {
         enabler->stopping = true;
-        enabler_tunnel_stop(&enabler->tunnel);
+        while (!TAILQ_EMPTY(&enabler->tunnels)) {
+            enabler_tunnel_remove(TAILQ_FIRST(&enabler->tunnels));
+        }
         enabler_pool_free(enabler);
     }
     if (enabler->stop_timer != NULL) {
@@ -164,6 +173,7 @@ int enabler_main(int argc, char **argv)
 {
     struct enabler_options opts;
     struct enabler enabler = {0};
+    char relay_address[ENABLER_HOST_MAX + 16];
     int rc = enabler_options_parse(argc, argv, &opts);
 
     if (rc != 0) {
@@ -179,11 +189,16 @@ int enabler_main(int argc, char **argv)
         return ENABLER_EXIT_STARTUP;
     }
     signal(SIGPIPE, SIG_IGN);
+    enabler_format_address(&opts.relay, relay_address, sizeof(relay_address));
     log_info("enabler started: drawbridge %s, farm=%s server=%s relay=%s "
              "backend=%s",
-             DRAWBRIDGE_VERSION, opts.farm, opts.id, enabler.relay_address,
+             DRAWBRIDGE_VERSION, opts.farm, opts.id, relay_address,
              enabler.backend_address);
-    enabler_tunnel_start(&enabler);
+    if (enabler_tunnel_add(&enabler, &opts.relay, false) == NULL) {
+        enabler_teardown(&enabler);
+        enabler_options_clear(&opts);
+        return ENABLER_EXIT_STARTUP;
+    }
     event_base_dispatch(enabler.base);
     rc = enabler.exit_status;
     log_info("enabler stopped");

@@ -245,7 +245,7 @@ static void enabler_tunnel_on_read(struct bufferevent *bev, void *arg)
 
     if (rc != 0) {
         log_warn("tunnel to %s: protocol error from the relay: %s",
-                 tunnel->enabler->relay_address, nghttp2_strerror(rc));
+                 tunnel->address, nghttp2_strerror(rc));
         enabler_tunnel_reconnect(tunnel, "protocol error");
         return;
     }
@@ -261,14 +261,111 @@ static void enabler_tunnel_on_write(struct bufferevent *bev, void *arg)
 static void enabler_tunnel_on_event(struct bufferevent *bev, short what,
                                     void *arg);
 
+static bool enabler_peer_parse(const char *text, size_t len, bool tls,
+                               struct enabler_endpoint *peer)
+{
+    const char *colon;
+    const char *host = text;
+    size_t host_len;
+
+    memset(peer, 0, sizeof(*peer));
+    peer->tls = tls;
+    if (len == 0 || len >= ENABLER_HOST_MAX) {
+        return false;
+    }
+    colon = memrchr(text, ':', len);
+    if (colon == NULL || colon == text + len - 1 ||
+        (size_t)(text + len - colon - 1) >= sizeof(peer->port)) {
+        return false;
+    }
+    host_len = (size_t)(colon - text);
+    if (host_len >= 2 && host[0] == '[' && host[host_len - 1] == ']') {
+        host++;
+        host_len -= 2;
+    }
+    memcpy(peer->host, host, host_len);
+    memcpy(peer->port, colon + 1, (size_t)(text + len - colon - 1));
+    return host_len > 0 && atoi(peer->port) > 0;
+}
+
+static struct enabler_tunnel *
+enabler_find_tunnel(struct enabler *enabler,
+                    const struct enabler_endpoint *relay)
+{
+    struct enabler_tunnel *tunnel;
+
+    TAILQ_FOREACH(tunnel, &enabler->tunnels, link)
+    {
+        if (strcasecmp(tunnel->relay.host, relay->host) == 0 &&
+            strcmp(tunnel->relay.port, relay->port) == 0) {
+            return tunnel;
+        }
+    }
+    return NULL;
+}
+
+static void enabler_on_remove(evutil_socket_t fd, short what, void *arg);
+
+/* Connects to every relay in the peer list that TUNNEL's relay sent, and
+ * drops learned peers that the list no longer names. */
+static void enabler_tunnel_peers(struct enabler_tunnel *tunnel,
+                                 const char *list)
+{
+    struct enabler *enabler = tunnel->enabler;
+    struct enabler_tunnel *other;
+    struct enabler_endpoint peer;
+    const char *p = list;
+
+    TAILQ_FOREACH(other, &enabler->tunnels, link)
+    {
+        other->listed = other == tunnel || !other->learned;
+    }
+    while (*p != '\0') {
+        size_t len;
+
+        p += strspn(p, " ,");
+        len = strcspn(p, ",");
+        while (len > 0 && p[len - 1] == ' ') {
+            len--;
+        }
+        if (enabler_peer_parse(p, len, tunnel->relay.tls, &peer)) {
+            other = enabler_find_tunnel(enabler, &peer);
+            if (other == NULL) {
+                other = enabler_tunnel_add(enabler, &peer, true);
+            }
+            if (other != NULL) {
+                other->listed = true;
+            }
+        }
+        p += strcspn(p, ",");
+    }
+    TAILQ_FOREACH(other, &enabler->tunnels, link)
+    {
+        if (!other->listed && !other->removing) {
+            other->removing = true;
+            log_info("tunnel to %s: the relay farm no longer lists this "
+                     "relay; closing its tunnel",
+                     other->address);
+            event_base_once(enabler->base, -1, EV_TIMEOUT, enabler_on_remove,
+                            other, NULL);
+        }
+    }
+}
+
 static int enabler_tunnel_open(struct enabler_tunnel *tunnel)
 {
     const struct http1_head *head = http1_parser_head(tunnel->hello_parser);
     const struct http1_field *id = http1_field_find(
         head->fields, head->field_count, "drawbridge-tunnel-id");
 
+    const struct http1_field *peers = http1_field_find(
+        head->fields, head->field_count, "drawbridge-relay-peers");
+
     snprintf(tunnel->relay_tunnel_id, sizeof(tunnel->relay_tunnel_id), "%s",
              id ? id->value : "?");
+    if (peers != NULL && !tunnel->enabler->stopping) {
+        enabler_tunnel_peers(tunnel, peers->value);
+    }
     http1_parser_free(tunnel->hello_parser);
     tunnel->hello_parser = NULL;
     if (enabler_session_new(tunnel) != 0) {
@@ -281,7 +378,7 @@ static int enabler_tunnel_open(struct enabler_tunnel *tunnel)
                       enabler_tunnel_on_write, enabler_tunnel_on_event, tunnel);
     bufferevent_set_timeouts(tunnel->bev, NULL, NULL);
     log_info("tunnel %s up: relay=%s farm=%s server=%s",
-             tunnel->relay_tunnel_id, tunnel->enabler->relay_address,
+             tunnel->relay_tunnel_id, tunnel->address,
              tunnel->enabler->opts->farm, tunnel->enabler->opts->id);
     enabler_tunnel_on_read(tunnel->bev, tunnel);
     return 0;
@@ -320,7 +417,7 @@ static void enabler_hello_refused(struct enabler_tunnel *tunnel)
     snprintf(cause, sizeof(cause), "the relay refused the tunnel: %d %s",
              head ? head->status : 0,
              tunnel->refusal[0] ? tunnel->refusal : "(no reason given)");
-    log_error("tunnel to %s: %s", tunnel->enabler->relay_address, cause);
+    log_error("tunnel to %s: %s", tunnel->address, cause);
     enabler_tunnel_reconnect(tunnel, NULL);
 }
 
@@ -429,7 +526,7 @@ static void enabler_tunnel_send_hello(struct enabler_tunnel *tunnel)
     int rc;
 
     if (enabler_check_identity(tunnel, why, sizeof(why)) != 0) {
-        log_error("tunnel to %s: %s", tunnel->enabler->relay_address, why);
+        log_error("tunnel to %s: %s", tunnel->address, why);
         enabler_tunnel_reconnect(tunnel, NULL);
         return;
     }
@@ -437,8 +534,7 @@ static void enabler_tunnel_send_hello(struct enabler_tunnel *tunnel)
     snprintf(hello.id, sizeof(hello.id), "%s", opts->id);
     snprintf(hello.token, sizeof(hello.token), "%s", opts->token);
     rc = tunnel_hello_write(bufferevent_get_output(tunnel->bev),
-                            tunnel->enabler->relay_address, opts->url_suffix,
-                            &hello);
+                            tunnel->address, opts->url_suffix, &hello);
     OPENSSL_cleanse(hello.token, sizeof(hello.token));
     tunnel->hello_parser = http1_parser_new(HTTP1_RESPONSE, NULL,
                                             &enabler_hello_callbacks, tunnel);
@@ -468,30 +564,30 @@ static void enabler_connect_failed(struct enabler_tunnel *tunnel, short what)
 
     if (ssl != NULL) {
         tls_explain_verify_failure(
-            ssl, enabler->opts->relay.host,
+            ssl, tunnel->relay.host,
             enabler->opts->ca_file[0] ? enabler->opts->ca_file : NULL, why,
             sizeof(why));
     }
     if (why[0] != '\0') {
         tunnel->last_refused = true;
-        log_error("tunnel to %s: %s", enabler->relay_address, why);
+        log_error("tunnel to %s: %s", tunnel->address, why);
     } else if (dns_error != 0) {
         log_error("tunnel to %s: cannot resolve %s: %s; check the relay's "
                   "host name",
-                  enabler->relay_address, enabler->opts->relay.host,
+                  tunnel->address, tunnel->relay.host,
                   evutil_gai_strerror(dns_error));
     } else if (what & BEV_EVENT_TIMEOUT) {
         log_error("tunnel to %s: no answer within %u s; check the address "
                   "and any firewall on the way",
-                  enabler->relay_address, 10u);
+                  tunnel->address, 10u);
     } else if (tls_error != NULL) {
         log_error("tunnel to %s: TLS handshake failed: %s; check that the "
                   "port is the relay's HTTPS port",
-                  enabler->relay_address, tls_error);
+                  tunnel->address, tls_error);
     } else {
         log_error("tunnel to %s: cannot connect: %s; check that the relay "
                   "runs and listens there",
-                  enabler->relay_address,
+                  tunnel->address,
                   socket_error ? evutil_socket_error_to_string(socket_error)
                                : "connection closed");
     }
@@ -516,7 +612,7 @@ static void enabler_tunnel_on_event(struct bufferevent *bev, short what,
         log_error("tunnel to %s: the relay closed the connection without "
                   "answering the tunnel request; check --url-suffix and that "
                   "the address is a Drawbridge relay",
-                  tunnel->enabler->relay_address);
+                  tunnel->address);
         enabler_tunnel_reconnect(tunnel, NULL);
         return;
     }
@@ -529,17 +625,16 @@ static struct bufferevent *enabler_tunnel_bev(struct enabler_tunnel *tunnel)
 {
     struct enabler *enabler = tunnel->enabler;
 
-    if (!enabler->opts->relay.tls) {
+    if (!tunnel->relay.tls) {
         return bufferevent_socket_new(
             enabler->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     }
     return tls_client_bufferevent(enabler->base, enabler->relay_ctx,
-                                  enabler->opts->relay.host);
+                                  tunnel->relay.host);
 }
 
 static void enabler_tunnel_connect(struct enabler_tunnel *tunnel)
 {
-    struct enabler *enabler = tunnel->enabler;
     struct timeval timeout = {10, 0};
 
     tunnel->state = ENABLER_TUNNEL_CONNECTING;
@@ -551,10 +646,10 @@ static void enabler_tunnel_connect(struct enabler_tunnel *tunnel)
     }
     bufferevent_setcb(tunnel->bev, NULL, NULL, enabler_tunnel_on_event, tunnel);
     bufferevent_set_timeouts(tunnel->bev, &timeout, &timeout);
-    log_debug("tunnel to %s: connecting", enabler->relay_address);
-    if (bufferevent_socket_connect_hostname(
-            tunnel->bev, NULL, AF_UNSPEC, enabler->opts->relay.host,
-            atoi(enabler->opts->relay.port)) != 0) {
+    log_debug("tunnel to %s: connecting", tunnel->address);
+    if (bufferevent_socket_connect_hostname(tunnel->bev, NULL, AF_UNSPEC,
+                                            tunnel->relay.host,
+                                            atoi(tunnel->relay.port)) != 0) {
         enabler_connect_failed(tunnel, BEV_EVENT_ERROR);
     }
 }
@@ -577,16 +672,37 @@ static void enabler_on_retry(evutil_socket_t fd, short what, void *arg)
     enabler_tunnel_connect(arg);
 }
 
+static void enabler_on_remove(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    enabler_tunnel_remove(arg);
+}
+
 static void enabler_give_up(struct enabler_tunnel *tunnel)
 {
     struct enabler *enabler = tunnel->enabler;
 
+    if (tunnel->learned) {
+        /* A peer that stays unreachable is dropped; the relay given on the
+         * command line decides when the enabler exits. */
+        if (tunnel->removing) {
+            return;
+        }
+        tunnel->removing = true;
+        log_warn("tunnel to %s: dropping this peer relay after %u failed "
+                 "attempt(s) in a row",
+                 tunnel->address, tunnel->failures);
+        event_base_once(enabler->base, -1, EV_TIMEOUT, enabler_on_remove,
+                        tunnel, NULL);
+        return;
+    }
     enabler->exit_status =
         tunnel->last_refused ? ENABLER_EXIT_REFUSED : ENABLER_EXIT_CONNECT;
     log_error("tunnel to %s: giving up after %u failed attempt(s) in a row "
               "(--max-retries %d); exit status %d",
-              enabler->relay_address, tunnel->failures,
-              enabler->opts->max_retries, enabler->exit_status);
+              tunnel->address, tunnel->failures, enabler->opts->max_retries,
+              enabler->exit_status);
     event_base_loopexit(enabler->base, NULL);
 }
 
@@ -600,9 +716,9 @@ static void enabler_tunnel_reconnect(struct enabler_tunnel *tunnel,
 
     if (was_open) {
         log_warn("tunnel %s down: relay=%s: %s", tunnel->relay_tunnel_id,
-                 enabler->relay_address, cause ? cause : "closed");
+                 tunnel->address, cause ? cause : "closed");
     } else if (cause != NULL) {
-        log_error("tunnel to %s: %s", enabler->relay_address, cause);
+        log_error("tunnel to %s: %s", tunnel->address, cause);
     }
     enabler_tunnel_free_connection(tunnel);
     tunnel->state = ENABLER_TUNNEL_WAITING;
@@ -616,48 +732,79 @@ static void enabler_tunnel_reconnect(struct enabler_tunnel *tunnel,
         return;
     }
     delay = enabler_backoff_ms(enabler->opts, tunnel->failures);
-    log_info("tunnel to %s: reconnecting in %u.%03u s", enabler->relay_address,
+    log_info("tunnel to %s: reconnecting in %u.%03u s", tunnel->address,
              delay / 1000, delay % 1000);
     timeout.tv_sec = delay / 1000;
     timeout.tv_usec = (delay % 1000) * 1000;
     evtimer_add(tunnel->retry_timer, &timeout);
 }
 
-void enabler_tunnel_start(struct enabler *enabler)
+void enabler_format_address(const struct enabler_endpoint *endpoint, char *buf,
+                            size_t size)
 {
-    struct enabler_tunnel *tunnel = &enabler->tunnel;
+    bool v6 = strchr(endpoint->host, ':') != NULL;
 
-    memset(tunnel, 0, sizeof(*tunnel));
+    snprintf(buf, size, v6 ? "[%s]:%s" : "%s:%s", endpoint->host,
+             endpoint->port);
+}
+
+static void enabler_tunnel_free(struct enabler_tunnel *tunnel)
+{
+    enabler_tunnel_free_connection(tunnel);
+    if (tunnel->retry_timer != NULL) {
+        event_free(tunnel->retry_timer);
+    }
+    if (tunnel->close_event != NULL) {
+        event_free(tunnel->close_event);
+    }
+    if (tunnel->flush_event != NULL) {
+        event_free(tunnel->flush_event);
+    }
+    tunnel_liveness_free(&tunnel->liveness);
+    free(tunnel);
+}
+
+struct enabler_tunnel *enabler_tunnel_add(struct enabler *enabler,
+                                          const struct enabler_endpoint *relay,
+                                          bool learned)
+{
+    struct enabler_tunnel *tunnel = calloc(1, sizeof(*tunnel));
+
+    if (tunnel == NULL) {
+        return NULL;
+    }
     tunnel->enabler = enabler;
+    tunnel->relay = *relay;
+    tunnel->learned = learned;
+    enabler_format_address(relay, tunnel->address, sizeof(tunnel->address));
     TAILQ_INIT(&tunnel->exchanges);
     tunnel->retry_timer = evtimer_new(enabler->base, enabler_on_retry, tunnel);
     tunnel->close_event =
         event_new(enabler->base, -1, 0, enabler_on_close_event, tunnel);
     tunnel->flush_event =
         event_new(enabler->base, -1, 0, enabler_on_flush_event, tunnel);
-    tunnel_liveness_init(&tunnel->liveness, enabler->base,
-                         enabler->opts->ping_interval_ms,
-                         enabler->opts->ping_timeout_ms, enabler_on_ping,
-                         enabler_on_dead, tunnel);
+    if (tunnel->retry_timer == NULL || tunnel->close_event == NULL ||
+        tunnel->flush_event == NULL ||
+        tunnel_liveness_init(&tunnel->liveness, enabler->base,
+                             enabler->opts->ping_interval_ms,
+                             enabler->opts->ping_timeout_ms, enabler_on_ping,
+                             enabler_on_dead, tunnel) != 0) {
+        enabler_tunnel_free(tunnel);
+        return NULL;
+    }
+    TAILQ_INSERT_TAIL(&enabler->tunnels, tunnel, link);
+    if (learned) {
+        log_info("tunnel to %s: connecting to this peer relay as well",
+                 tunnel->address);
+    }
     enabler_tunnel_connect(tunnel);
+    return tunnel;
 }
 
-void enabler_tunnel_stop(struct enabler_tunnel *tunnel)
+void enabler_tunnel_remove(struct enabler_tunnel *tunnel)
 {
-    enabler_tunnel_free_connection(tunnel);
-    if (tunnel->retry_timer != NULL) {
-        event_free(tunnel->retry_timer);
-        tunnel->retry_timer = NULL;
-    }
-    if (tunnel->close_event != NULL) {
-        event_free(tunnel->close_event);
-        tunnel->close_event = NULL;
-    }
-    if (tunnel->flush_event != NULL) {
-        event_free(tunnel->flush_event);
-        tunnel->flush_event = NULL;
-    }
-    tunnel_liveness_free(&tunnel->liveness);
+    TAILQ_REMOVE(&tunnel->enabler->tunnels, tunnel, link);
+    enabler_tunnel_free(tunnel);
 }
 
 void enabler_tunnel_drain(struct enabler_tunnel *tunnel)

@@ -358,19 +358,50 @@ static void relay_tunnel_on_close_event(evutil_socket_t fd, short what,
     relay_tunnel_close(tunnel, tunnel->close_cause);
 }
 
+/* Writes the other relays of the relay farm that an enabler can reach
+ * over the same transport, as "host:port, host:port", into BUF. */
+static void relay_tunnel_peers(const struct relay_tunnel *tunnel, char *buf,
+                               size_t size)
+{
+    const struct config *cfg = tunnel->relay->config;
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < cfg->relay_count; i++) {
+        const struct config_relay *peer = &cfg->relays[i];
+        int port = tunnel->tls ? peer->https_port : peer->http_port;
+        bool v6 = strchr(peer->host, ':') != NULL;
+        int n;
+
+        if (peer == tunnel->relay->self || !peer->enable || port <= 0) {
+            continue;
+        }
+        n = snprintf(buf + used, size - used, v6 ? "%s[%s]:%d" : "%s%s:%d",
+                     used > 0 ? ", " : "", peer->host, port);
+        if (n < 0 || (size_t)n >= size - used) {
+            buf[used] = '\0';
+            break;
+        }
+        used += (size_t)n;
+    }
+}
+
 static int relay_tunnel_write_accept(struct relay_tunnel *tunnel)
 {
     struct evbuffer *out = bufferevent_get_output(tunnel->bev);
+    char peers[4096];
 
+    relay_tunnel_peers(tunnel, peers, sizeof(peers));
     return evbuffer_add_printf(out,
                                "HTTP/1.1 101 Switching Protocols\r\n"
                                "Connection: Upgrade\r\n"
                                "Upgrade: %s\r\n"
                                "Drawbridge-Tunnel-Id: %llu\r\n"
                                "Drawbridge-Relay: %s\r\n"
+                               "Drawbridge-Relay-Peers: %s\r\n"
                                "\r\n",
                                TUNNEL_PROTOCOL, (unsigned long long)tunnel->id,
-                               tunnel->relay->self->id) < 0
+                               tunnel->relay->self->id, peers) < 0
                ? -1
                : 0;
 }
