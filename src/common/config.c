@@ -44,6 +44,7 @@ const struct config_key config_option_keys[] = {
     {"tls_pkcs12_password_file", CONFIG_TYPE_PATH,
      OPTION(tls_pkcs12_password_file), NULL},
     {"listen", CONFIG_TYPE_LISTEN, OPTION(listen), NULL},
+    {"pid_file", CONFIG_TYPE_PATH, OPTION(pid_file), NULL},
     {"trusted_proxies", CONFIG_TYPE_NETWORKS, OPTION(trusted_proxies), NULL},
     {"client_prefix", CONFIG_TYPE_PREFIX, OPTION(client_prefix), NULL},
     {"log_file", CONFIG_TYPE_PATH, OPTION(log_file), NULL},
@@ -647,6 +648,7 @@ void config_free(struct config *cfg)
     config_free_list(options->trusted_proxies, options->trusted_proxy_count);
     free(options->client_prefix);
     free(options->log_file);
+    free(options->pid_file);
     free(cfg->path);
     memset(cfg, 0, sizeof(*cfg));
 }

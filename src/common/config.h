@@ -96,7 +96,8 @@ struct config_options {
     /* An extra client URL prefix such as "/relay/client", without a
      * trailing "/", or NULL. */
     char *client_prefix;
-    char *log_file;                       /* NULL = stderr */
+    char *log_file; /* NULL = stderr */
+    char *pid_file; /* where the relay writes its process id, or NULL */
     size_t max_header_bytes;              /* 65536 */
     size_t max_header_fields;             /* 100 */
     unsigned header_timeout_ms;           /* 10 s */

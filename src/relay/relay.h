@@ -76,6 +76,10 @@ struct relay {
     int64_t stop_deadline_ms; /* on the monotonic clock */
     struct event *signal_term;
     struct event *signal_int;
+    struct event *signal_hup;
+    const char *relay_id;   /* --id, or NULL */
+    int verbosity_override; /* -v, or -1 */
+    bool pid_file_written;
     struct event *stop_timer;
 };
 
@@ -93,6 +97,23 @@ void relay_unlisten(struct relay *relay);
 /* Starts serving a new client connection on FD from ADDR. */
 void relay_client_accept(struct relay_listener *listener, int fd,
                          const struct sockaddr *addr);
+
+/* Re-reads the configuration file and the certificates. A file with
+ * errors changes nothing. Otherwise new connections get the new
+ * certificate, farms and servers that stay keep their tunnels, and the
+ * tunnels of dropped servers are closed. Open connections stay. */
+void relay_reload(struct relay *relay);
+
+/* Writes the process id to the configured pid_file, if any. Returns 0 or
+ * -1 after logging. */
+int relay_pid_file_write(struct relay *relay);
+
+/* Removes the pid file written at start. */
+void relay_pid_file_remove(const struct relay *relay);
+
+/* Sends SIGHUP to the relay whose pid_file CFG names. Returns the exit
+ * status for `drawbridge relay --reload`. */
+int relay_send_reload(const struct config *cfg);
 
 /* Closes the connections that still wait for their PROXY header. */
 void relay_pending_close_all(struct relay *relay);

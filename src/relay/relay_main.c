@@ -26,15 +26,21 @@ static const char relay_help[] =
     "                       file's verbosity\n"
     "  --check              check the configuration and certificates, then\n"
     "                       exit\n"
+    "  --reload             make the running relay re-read FILE and its\n"
+    "                       certificates: sends SIGHUP to the process in\n"
+    "                       the file's pid_file\n"
     "\n"
     "SIGTERM or SIGINT stops accepting, lets requests in flight finish\n"
-    "within shutdown_timeout, and exits 0.\n";
+    "within shutdown_timeout, and exits 0. SIGHUP reloads the file and the\n"
+    "certificates without dropping connections; a file with errors is\n"
+    "rejected as a whole and the running configuration stays.\n";
 
 struct relay_args {
     const char *config;
     const char *id;
     int verbosity; /* -1 = from the file */
     bool check;
+    bool reload;
 };
 
 static int relay_parse_args(int argc, char **argv, struct relay_args *args)
@@ -44,6 +50,7 @@ static int relay_parse_args(int argc, char **argv, struct relay_args *args)
         {"id", required_argument, NULL, 'i'},
         {"verbosity", required_argument, NULL, 'v'},
         {"check", no_argument, NULL, 'k'},
+        {"reload", no_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -71,6 +78,9 @@ static int relay_parse_args(int argc, char **argv, struct relay_args *args)
             break;
         case 'k':
             args->check = true;
+            break;
+        case 'r':
+            args->reload = true;
             break;
         case 'h':
             fputs(relay_help, stdout);
@@ -132,12 +142,12 @@ void relay_close_all(struct relay *relay)
         relay_client_abort(client);
     }
     for (size_t i = 0; i < relay->routes.farm_count; i++) {
-        struct relay_farm *farm = &relay->routes.farms[i];
+        struct relay_farm *farm = relay->routes.farms[i];
 
         for (size_t j = 0; j < farm->server_count; j++) {
             struct relay_tunnel *tunnel;
 
-            while ((tunnel = TAILQ_FIRST(&farm->servers[j].tunnels)) != NULL) {
+            while ((tunnel = TAILQ_FIRST(&farm->servers[j]->tunnels)) != NULL) {
                 relay_tunnel_close(tunnel, "the relay is stopping");
             }
         }
@@ -194,6 +204,10 @@ static void relay_stop(struct relay *relay, const char *signal_name)
 static void relay_on_signal(evutil_socket_t signo, short what, void *arg)
 {
     (void)what;
+    if (signo == SIGHUP) {
+        relay_reload(arg);
+        return;
+    }
     relay_stop(arg, signo == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
@@ -251,9 +265,12 @@ static int relay_setup(struct relay *relay, const struct relay_args *args)
         evsignal_new(relay->base, SIGTERM, relay_on_signal, relay);
     relay->signal_int =
         evsignal_new(relay->base, SIGINT, relay_on_signal, relay);
+    relay->signal_hup =
+        evsignal_new(relay->base, SIGHUP, relay_on_signal, relay);
     if (relay->signal_term == NULL || relay->signal_int == NULL ||
         event_add(relay->signal_term, NULL) != 0 ||
-        event_add(relay->signal_int, NULL) != 0) {
+        event_add(relay->signal_int, NULL) != 0 || relay->signal_hup == NULL ||
+        event_add(relay->signal_hup, NULL) != 0) {
         return -1;
     }
     return 0;
@@ -274,6 +291,9 @@ static void relay_teardown(struct relay *relay)
     if (relay->signal_int != NULL) {
         event_free(relay->signal_int);
     }
+    if (relay->signal_hup != NULL) {
+        event_free(relay->signal_hup);
+    }
     relay_routes_free(&relay->routes);
     relay_pending_close_all(relay);
     free(relay->trusted_proxies);
@@ -286,19 +306,29 @@ static void relay_teardown(struct relay *relay)
 int relay_main(int argc, char **argv)
 {
     struct relay_args args = {0};
-    struct config config = {0};
+    struct config *config = calloc(1, sizeof(*config));
     struct relay relay = {0};
     int rc = relay_parse_args(argc, argv, &args);
 
-    if (rc != 0) {
-        return rc == 1 ? 0 : rc;
+    if (rc != 0 || config == NULL) {
+        free(config);
+        return rc == 1 ? 0 : rc != 0 ? rc : 1;
     }
-    if (config_load(args.config, &config) != 0) {
+    if (config_load(args.config, config) != 0) {
+        free(config);
         return 1;
     }
-    relay.config = &config;
+    if (args.reload) {
+        rc = relay_send_reload(config);
+        config_free(config);
+        free(config);
+        return rc;
+    }
+    relay.config = config;
+    relay.relay_id = args.id;
+    relay.verbosity_override = args.verbosity;
     rc = 1;
-    if (relay_open_log(&config, &args) != 0 || relay_setup(&relay, &args)) {
+    if (relay_open_log(config, &args) != 0 || relay_setup(&relay, &args)) {
         goto out;
     }
     if (args.check) {
@@ -308,7 +338,7 @@ int relay_main(int argc, char **argv)
         goto out;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (relay_listen(&relay) != 0) {
+    if (relay_listen(&relay) != 0 || relay_pid_file_write(&relay) != 0) {
         goto out;
     }
     log_info("relay %s started: drawbridge %s, %zu farm(s)", relay.self->id,
@@ -319,7 +349,9 @@ int relay_main(int argc, char **argv)
 
 out:
     relay_teardown(&relay);
-    config_free(&config);
+    relay_pid_file_remove(&relay);
+    config_free(relay.config);
+    free(relay.config);
     log_set_stream(NULL);
     return rc;
 }

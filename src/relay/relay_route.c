@@ -26,65 +26,176 @@ static void relay_server_affinity(struct relay_server *server,
     EVP_MD_CTX_free(ctx);
 }
 
-static int relay_farm_init(struct relay_farm *farm,
-                           const struct config_farm *config,
-                           const struct config *cfg)
+static int relay_retire_server(struct relay_retired *retired,
+                               struct relay_server *server)
 {
+    struct relay_server **grown =
+        realloc(retired->servers,
+                (retired->server_count + 1) * sizeof(*retired->servers));
+
+    if (grown == NULL) {
+        return -1;
+    }
+    retired->servers = grown;
+    retired->servers[retired->server_count++] = server;
+    return 0;
+}
+
+/* Takes the state of server ID out of FARM's old list, or NULL. */
+static struct relay_server *relay_take_server(struct relay_farm *farm,
+                                              const char *id)
+{
+    for (size_t i = 0; i < farm->server_count; i++) {
+        struct relay_server *server = farm->servers[i];
+
+        if (server != NULL && strcmp(server->config->id, id) == 0) {
+            farm->servers[i] = NULL;
+            return server;
+        }
+    }
+    return NULL;
+}
+
+/* Gives FARM the server list of its section in CFG. Servers it had keep
+ * their state; those the section dropped go to RETIRED. */
+static int relay_farm_apply(struct relay_farm *farm, const struct config *cfg,
+                            struct relay_retired *retired)
+{
+    struct relay_server **servers =
+        calloc(cfg->server_count + 1, sizeof(*servers));
     size_t count = 0;
 
-    farm->config = config;
-    for (size_t i = 0; i < cfg->server_count; i++) {
-        const struct config_server *server = &cfg->servers[i];
-
-        count += server->enable && strcmp(server->farm, config->id) == 0;
-    }
-    farm->servers = calloc(count > 0 ? count : 1, sizeof(*farm->servers));
-    if (farm->servers == NULL) {
+    if (servers == NULL) {
         return -1;
     }
     for (size_t i = 0; i < cfg->server_count; i++) {
-        const struct config_server *server = &cfg->servers[i];
-        struct relay_server *state;
+        const struct config_server *config = &cfg->servers[i];
+        struct relay_server *server;
 
-        if (!server->enable || strcmp(server->farm, config->id) != 0) {
+        if (!config->enable || strcmp(config->farm, farm->config->id) != 0) {
             continue;
         }
-        state = &farm->servers[farm->server_count++];
-        state->config = server;
-        state->farm = farm;
-        TAILQ_INIT(&state->tunnels);
-        relay_server_affinity(state, config->id);
+        server = relay_take_server(farm, config->id);
+        if (server == NULL && (server = calloc(1, sizeof(*server))) != NULL) {
+            TAILQ_INIT(&server->tunnels);
+        }
+        if (server == NULL) {
+            break; /* NOTE: out of memory leaves the server unrouted */
+        }
+        server->config = config;
+        server->farm = farm;
+        relay_server_affinity(server, farm->config->id);
+        servers[count++] = server;
     }
+    for (size_t i = 0; i < farm->server_count; i++) {
+        if (farm->servers[i] != NULL) {
+            relay_retire_server(retired, farm->servers[i]);
+        }
+    }
+    free(farm->servers);
+    farm->servers = servers;
+    farm->server_count = count;
+    farm->next = 0;
+    return 0;
+}
+
+/* Takes the farm ID out of ROUTES' old list, or makes a new one. */
+static struct relay_farm *relay_take_farm(struct relay_routes *routes,
+                                          const char *id)
+{
+    for (size_t i = 0; i < routes->farm_count; i++) {
+        struct relay_farm *farm = routes->farms[i];
+
+        if (farm != NULL && strcmp(farm->config->id, id) == 0) {
+            routes->farms[i] = NULL;
+            return farm;
+        }
+    }
+    return calloc(1, sizeof(struct relay_farm));
+}
+
+static void relay_retire_farm(struct relay_retired *retired,
+                              struct relay_farm *farm)
+{
+    struct relay_farm **grown = realloc(
+        retired->farms, (retired->farm_count + 1) * sizeof(*retired->farms));
+
+    for (size_t i = 0; i < farm->server_count; i++) {
+        relay_retire_server(retired, farm->servers[i]);
+    }
+    if (grown != NULL) {
+        retired->farms = grown;
+        retired->farms[retired->farm_count++] = farm;
+    }
+}
+
+int relay_routes_apply(struct relay_routes *routes, const struct config *cfg,
+                       struct relay_retired *retired)
+{
+    struct relay_farm **farms = calloc(cfg->farm_count + 1, sizeof(*farms));
+    size_t count = 0;
+
+    if (farms == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->farm_count; i++) {
+        struct relay_farm *farm;
+
+        if (!cfg->farms[i].enable) {
+            continue;
+        }
+        farm = relay_take_farm(routes, cfg->farms[i].id);
+        if (farm == NULL) {
+            break;
+        }
+        farm->config = &cfg->farms[i];
+        relay_farm_apply(farm, cfg, retired);
+        farms[count++] = farm;
+    }
+    for (size_t i = 0; i < routes->farm_count; i++) {
+        if (routes->farms[i] != NULL) {
+            relay_retire_farm(retired, routes->farms[i]);
+        }
+    }
+    free(routes->farms);
+    routes->farms = farms;
+    routes->farm_count = count;
     return 0;
 }
 
 int relay_routes_init(struct relay_routes *routes, const struct config *cfg)
 {
+    struct relay_retired retired = {0};
+    int rc;
+
     memset(routes, 0, sizeof(*routes));
-    routes->farms = calloc(cfg->farm_count > 0 ? cfg->farm_count : 1,
-                           sizeof(*routes->farms));
-    if (routes->farms == NULL) {
-        return -1;
+    rc = relay_routes_apply(routes, cfg, &retired);
+    relay_retired_free(&retired);
+    return rc;
+}
+
+void relay_retired_free(struct relay_retired *retired)
+{
+    for (size_t i = 0; i < retired->server_count; i++) {
+        free(retired->servers[i]);
     }
-    for (size_t i = 0; i < cfg->farm_count; i++) {
-        if (!cfg->farms[i].enable) {
-            continue;
-        }
-        if (relay_farm_init(&routes->farms[routes->farm_count], &cfg->farms[i],
-                            cfg) != 0) {
-            relay_routes_free(routes);
-            return -1;
-        }
-        routes->farm_count++;
+    for (size_t i = 0; i < retired->farm_count; i++) {
+        free(retired->farms[i]->servers);
+        free(retired->farms[i]);
     }
-    return 0;
+    free(retired->servers);
+    free(retired->farms);
+    memset(retired, 0, sizeof(*retired));
 }
 
 void relay_routes_free(struct relay_routes *routes)
 {
+    struct relay_retired retired = {0};
+
     for (size_t i = 0; i < routes->farm_count; i++) {
-        free(routes->farms[i].servers);
+        relay_retire_farm(&retired, routes->farms[i]);
     }
+    relay_retired_free(&retired);
     free(routes->farms);
     memset(routes, 0, sizeof(*routes));
 }
@@ -142,10 +253,10 @@ struct relay_farm *relay_routes_farm(struct relay_routes *routes,
                                      const char *id, size_t len)
 {
     for (size_t i = 0; i < routes->farm_count; i++) {
-        const char *farm_id = routes->farms[i].config->id;
+        const char *farm_id = routes->farms[i]->config->id;
 
         if (strlen(farm_id) == len && memcmp(farm_id, id, len) == 0) {
-            return &routes->farms[i];
+            return routes->farms[i];
         }
     }
     return NULL;
@@ -154,8 +265,8 @@ struct relay_farm *relay_routes_farm(struct relay_routes *routes,
 struct relay_server *relay_farm_server(struct relay_farm *farm, const char *id)
 {
     for (size_t i = 0; i < farm->server_count; i++) {
-        if (strcmp(farm->servers[i].config->id, id) == 0) {
-            return &farm->servers[i];
+        if (strcmp(farm->servers[i]->config->id, id) == 0) {
+            return farm->servers[i];
         }
     }
     return NULL;
@@ -165,10 +276,10 @@ struct relay_server *relay_farm_affinity(struct relay_farm *farm,
                                          const char *value, size_t len)
 {
     for (size_t i = 0; i < farm->server_count; i++) {
-        const char *affinity = farm->servers[i].affinity;
+        const char *affinity = farm->servers[i]->affinity;
 
         if (len == strlen(affinity) && memcmp(affinity, value, len) == 0) {
-            return &farm->servers[i];
+            return farm->servers[i];
         }
     }
     return NULL;
@@ -187,7 +298,7 @@ struct relay_server *relay_farm_pick(struct relay_farm *farm,
      * equally loaded servers a different one each time. */
     for (size_t n = 0; n < farm->server_count; n++) {
         size_t i = (farm->next + n) % farm->server_count;
-        struct relay_server *server = &farm->servers[i];
+        struct relay_server *server = farm->servers[i];
 
         if (server->tunnel_count == 0) {
             continue;
@@ -206,7 +317,7 @@ struct relay_server *relay_farm_pick(struct relay_farm *farm,
 bool relay_farm_connected(const struct relay_farm *farm)
 {
     for (size_t i = 0; i < farm->server_count; i++) {
-        if (farm->servers[i].tunnel_count > 0) {
+        if (farm->servers[i]->tunnel_count > 0) {
             return true;
         }
     }

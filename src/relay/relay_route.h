@@ -35,13 +35,22 @@ struct relay_server {
 
 struct relay_farm {
     const struct config_farm *config;
-    struct relay_server *servers;
+    struct relay_server **servers;
     size_t server_count;
     size_t next; /* round-robin position among equally loaded servers */
 };
 
 struct relay_routes {
-    struct relay_farm *farms;
+    struct relay_farm **farms;
+    size_t farm_count;
+};
+
+/* Farms and servers that a new configuration dropped, with their tunnels
+ * still open until the caller closes them. */
+struct relay_retired {
+    struct relay_server **servers;
+    size_t server_count;
+    struct relay_farm **farms;
     size_t farm_count;
 };
 
@@ -56,6 +65,18 @@ struct relay_target {
 /* Builds the runtime state for CFG's enabled farms and servers. Returns
  * 0, or -1 when out of memory. CFG must outlive ROUTES. */
 int relay_routes_init(struct relay_routes *routes, const struct config *cfg);
+
+/* Rebuilds ROUTES for CFG, which must outlive them. Farms and servers that
+ * CFG keeps enabled, by id, keep their tunnels and counters and point at
+ * CFG's sections from now on. Those it dropped move to RETIRED, pointing
+ * at the old configuration: the caller closes their tunnels while that
+ * configuration is still loaded, then frees RETIRED with
+ * relay_retired_free. Returns 0, or -1 when out of memory. */
+int relay_routes_apply(struct relay_routes *routes, const struct config *cfg,
+                       struct relay_retired *retired);
+
+/* Frees the farms and servers in RETIRED, whose tunnels must be closed. */
+void relay_retired_free(struct relay_retired *retired);
 
 /* Frees ROUTES. Tunnels must have been closed first. */
 void relay_routes_free(struct relay_routes *routes);
