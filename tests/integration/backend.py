@@ -32,10 +32,10 @@ on stdout once it accepts connections. Routes:
   GET  /close-mid-chunked
                         a chunked body whose connection closes after the
                         first 100-byte chunk, without the last chunk
-  POST /sink?key=K      reads the body and answers {"length": N}; logs
+  POST /sink?key=K      reads the body and returns {"length": N}. It logs
                         "sink K: started" once the head is read, then
                         "sink K: finished N bytes" or "sink K: failed
-                        after N bytes: REASON", so that a test can see
+                        after N bytes: REASON", so that a test can tell
                         whether an upload was cut short
   POST /trailers        {"sha256": HEX, "length": N, "trailers": [[NAME,
                         VALUE], ...]} of a chunked request body and its

@@ -389,3 +389,23 @@ expect_no_sanitizer_report()
         pass "$name"
     fi
 }
+
+# relay_farm_option FILE FARM KEY VALUE: adds `KEY = VALUE` to the
+# [backend_farm] section of FARM in FILE, a file that relay_config wrote.
+relay_farm_option()
+{
+    local file=$1 farm=$2 key=$3 value=$4
+    awk -v farm="$farm" -v line="$key = $value" '
+        /^\[/ { section = $0 }
+        { print }
+        section == "[backend_farm]" && $0 == "id = " farm { print line }
+    ' "$file" >"$file.new" && mv "$file.new" "$file"
+}
+
+# relay_affinity_value FARM ID: prints the affinity value that the relay
+# gives server ID of FARM, computed with the openssl command: the first 16
+# hex digits of the SHA-256 of "FARM/ID".
+relay_affinity_value()
+{
+    printf '%s/%s' "$1" "$2" | openssl dgst -sha256 -r | cut -c1-16
+}

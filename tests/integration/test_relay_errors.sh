@@ -34,7 +34,7 @@ get()
     CODE=$(relay_curl -o "$WORK/body" -D "$WORK/head" -w '%{http_code}' \
         "$@" "$url" 2>"$ERR") || true
     : >"$OUT"
-    echo "$name: HTTP $CODE"
+    echo "$name: HTTP $CODE $(head -n 1 "$ERR")"
 }
 
 # body_matches NAME REGEX: the body of the last get must match.

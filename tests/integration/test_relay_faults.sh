@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Faults around a forwarded request, with a real relay, enablers and
-# backend.py on loopback: a farm without an enabler, a backend that refuses
-# connections, refused tunnels and their retries, --max-retries exit
-# statuses, relay certificates that the enabler must reject, plain-HTTP
-# tokens, clients and backends that stop in the middle of a body, an
-# enabler killed during a download, and SIGTERM.
+# backend.py on loopback. The cases: a farm without an enabler, a backend
+# that refuses connections, rejected tunnels and their retries,
+# --max-retries exit statuses, relay certificates that the enabler must
+# reject, and plain-HTTP tokens. Then clients and backends that stop in
+# the middle of a body, an enabler killed during a download, and SIGTERM.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/relay_lib.sh"
 
@@ -117,6 +117,7 @@ closed_port=$(free_port)
 if enabler_start dead d1 token-d1 "$closed_port" --retry-delay 0.2; then
     pass "enabler for a closed backend port connects to the relay"
 fi
+DEAD_ENABLER_PID=$ENABLER_PID
 fetch "backend refuses" "$(relay_url dead /echo)"
 expect_eq "refused backend connection is 502" 502 "$CODE"
 body_matches "502 names the backend" "backend 127\.0\.0\.1:$closed_port "
@@ -127,9 +128,9 @@ else
     fail "enabler logs the refused backend connection"
 fi
 
-# Refused tunnels. The relay's reason, as raw_http shows it, must appear
-# unchanged in the enabler's log, once per attempt; with --max-retries 1
-# there are two attempts and the enabler exits 3.
+# Rejected tunnels. The relay's reason, as raw_http shows it, must appear
+# unchanged in the enabler's log, once per attempt. With --max-retries 1
+# there are two attempts, and the enabler exits 3.
 
 # hello FARM ID TOKEN: prints an enabler's upgrade request.
 hello()
@@ -175,6 +176,8 @@ expect_eq "wrong token is 401" 401 \
         head -n 1 | cut -d' ' -f2)"
 
 # Without --max-retries the enabler keeps retrying after refusals.
+# The log exists before wait_log reads it.
+: >retry.log
 start_bg retry.log "$DRAWBRIDGE" enabler \
     --relay "https://localhost:$RELAY_HTTPS_PORT" --ca-file "$WORK/pki/ca.crt" \
     --farm sync --id s1 --token-file "$WORK/wrong.token" \
@@ -208,14 +211,16 @@ expect_eq "nothing listening: two attempts" 2 "$(cat "$OUT")"
 # Relay certificates that the enabler must reject.
 
 # other_relay NAME PKI_DIR: starts a relay whose certificate comes from
-# PKI_DIR, with the same farms. Sets OTHER_PORT, then restores the
-# variables of the main relay.
+# PKI_DIR, with the same farms. Sets OTHER_PORT, adds the relay to
+# OTHER_PIDS, then restores the variables of the main relay.
+OTHER_PIDS=()
 other_relay()
 {
     relay_config "$1.conf" farm:sync server:sync:s1:token-s1
     sed -i "s|$WORK/pki/server\.|$2/server.|" "$1.conf"
     relay_start "$1.conf" "$WORK/$1.log" || fail "relay $1 starts"
     OTHER_PORT=$RELAY_HTTPS_PORT
+    OTHER_PIDS+=("$RELAY_PID")
     RELAY_HTTPS_PORT=$MAIN_HTTPS_PORT
     RELAY_HTTP_PORT=$MAIN_HTTP_PORT
     RELAY_PID=$MAIN_RELAY_PID
@@ -357,7 +362,7 @@ done
 # SIGKILL of the enabler during a download: the client gets an error, not
 # a truncated success, and never waits for its own timeout (curl exit 28).
 
-curl "${CURL_ARGS[@]}" -o kill-chunked.out "$SYNC/hold?key=kill&first=100000" \
+curl "${CURL_ARGS[@]}" -N -o kill-chunked.out "$SYNC/hold?key=kill&first=100000" \
     2>/dev/null &
 download_pid=$!
 for _ in $(seq 1 400); do
@@ -387,7 +392,7 @@ if enabler_start sync s1 token-s1 "$SYNC_BACKEND_PORT" --retry-delay 0.2; then
     pass "a new enabler connects after the kill"
 fi
 size=200000000
-curl "${CURL_ARGS[@]}" --limit-rate 2M -o kill-length.out \
+curl "${CURL_ARGS[@]}" -N --limit-rate 2M -o kill-length.out \
     "$SYNC/bytes?n=$size&seed=kill" 2>/dev/null &
 download_pid=$!
 for _ in $(seq 1 400); do
@@ -428,6 +433,15 @@ else
     fail "SIGTERM stops the relay within 5 s"
 fi
 expect_eq "relay exits 0 on SIGTERM" 0 "$STOP_STATUS"
+
+# The other processes stop too, and a sanitizer build reports nothing,
+# leaks included.
+for pid in "$DEAD_ENABLER_PID" "${OTHER_PIDS[@]}"; do
+    stop_process "$pid" 10
+    expect_eq "process $pid exits 0 on SIGTERM" 0 "$STOP_STATUS"
+done
+expect_no_sanitizer_report "relays and enablers log no sanitizer report" \
+    ./*.log
 
 if [ "$FAILED" -gt 0 ]; then
     for log in relay.log enabler-*.log backend-bsync.log; do

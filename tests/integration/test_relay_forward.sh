@@ -28,7 +28,9 @@ pass "relay starts"
 
 # start_server FARM ID TOKEN NAME [ARG...]: starts backend NAME and an
 # enabler for server ID of FARM in front of it, with the extra enabler
-# ARGs. Sets PORT_<NAME> to the backend's port.
+# ARGs. Sets PORT_<NAME> to the backend's port and adds the enabler to
+# ENABLER_PIDS.
+ENABLER_PIDS=()
 start_server()
 {
     local farm=$1 id=$2 token=$3 name=$4
@@ -43,6 +45,7 @@ start_server()
         fail "enabler for $farm/$id connects"
         return 1
     fi
+    ENABLER_PIDS+=("$ENABLER_PID")
 }
 
 if ! start_server sync s1 token-s1 bsync; then
@@ -392,6 +395,7 @@ expect_eq "100 concurrent downloads all get 200" 100 \
 bad=$(python3 - "$BACKEND_PY" concurrent <<'EOF'
 import hashlib, importlib.util, sys
 
+sys.dont_write_bytecode = True
 spec = importlib.util.spec_from_file_location("backend", sys.argv[1])
 backend = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(backend)
@@ -459,6 +463,18 @@ fi
 run grep -E "request .* result=(client-closed|backend-failed|tunnel-lost)" \
     "$RELAY_LOG"
 expect_eq "relay logs no failed request" 1 "$STATUS"
+
+# SIGTERM stops every enabler and the relay with status 0, and a sanitizer
+# build reports nothing, leaks included.
+
+for pid in "${ENABLER_PIDS[@]}"; do
+    stop_process "$pid" 10
+    expect_eq "enabler $pid exits 0 on SIGTERM" 0 "$STOP_STATUS"
+done
+stop_process "$RELAY_PID" 10
+expect_eq "relay exits 0 on SIGTERM" 0 "$STOP_STATUS"
+expect_no_sanitizer_report "relay and enablers log no sanitizer report" \
+    relay.log enabler-*.log
 
 if [ "$FAILED" -gt 0 ]; then
     for log in relay.log enabler-*.log; do
