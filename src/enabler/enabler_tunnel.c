@@ -198,6 +198,12 @@ static int enabler_on_stream_close(nghttp2_session *session, int32_t stream_id,
     }
     nghttp2_session_set_stream_user_data(session, stream_id, NULL);
     TAILQ_REMOVE(&tunnel->exchanges, ex, link);
+    if (ex->unconsumed > 0) {
+        /* The stream is gone, but its bytes still count against the
+         * connection window until they are acknowledged. */
+        nghttp2_session_consume(session, stream_id, ex->unconsumed);
+        ex->unconsumed = 0;
+    }
     ex->tunnel = NULL;
     enabler_exchange_on_stream_close(ex, error_code);
     return 0;

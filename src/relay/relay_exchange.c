@@ -329,6 +329,9 @@ void relay_exchange_detach_client(struct relay_exchange *ex, bool keep_alive)
     relay_exchange_log(ex);
     ex->client = NULL;
     evtimer_del(ex->timer);
+    /* The client no longer reports its drained output to this exchange,
+     * so the bytes still in its output are acknowledged now. */
+    relay_exchange_on_client_drained(ex);
     if (keep_alive) {
         relay_client_exchange_done(client, true);
     } else if (ex->response_started && !ex->response_done) {

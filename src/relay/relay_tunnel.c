@@ -203,6 +203,18 @@ static int relay_on_data(nghttp2_session *session, uint8_t flags,
     return 0;
 }
 
+/* Acknowledges the body bytes of EX that its client has not taken yet.
+ * Once the stream is gone nobody would, and each byte left out would
+ * shrink the tunnel's connection window for good. */
+static void relay_tunnel_release_window(struct relay_tunnel *tunnel,
+                                        struct relay_exchange *ex)
+{
+    if (ex->unconsumed > 0) {
+        nghttp2_session_consume(tunnel->session, ex->stream_id, ex->unconsumed);
+        ex->unconsumed = 0;
+    }
+}
+
 static int relay_on_stream_close(nghttp2_session *session, int32_t stream_id,
                                  uint32_t error_code, void *user_data)
 {
@@ -214,6 +226,7 @@ static int relay_on_stream_close(nghttp2_session *session, int32_t stream_id,
     }
     TAILQ_REMOVE(&tunnel->exchanges, ex, link);
     tunnel->stream_count--;
+    relay_tunnel_release_window(tunnel, ex);
     ex->tunnel = NULL;
     nghttp2_session_set_stream_user_data(session, stream_id, NULL);
     relay_exchange_on_close(ex, error_code);
@@ -553,6 +566,7 @@ void relay_tunnel_cancel(struct relay_exchange *ex)
     if (tunnel == NULL) {
         return;
     }
+    relay_tunnel_release_window(tunnel, ex);
     nghttp2_session_set_stream_user_data(tunnel->session, ex->stream_id, NULL);
     nghttp2_submit_rst_stream(tunnel->session, NGHTTP2_FLAG_NONE, ex->stream_id,
                               NGHTTP2_CANCEL);

@@ -28,10 +28,14 @@ bool tls_is_ip_address(const char *text)
 void tls_host_port_format(const char *host, const char *port, char *buf,
                           size_t size)
 {
-    if (strchr(host, ':') != NULL) {
-        snprintf(buf, size, "[%s]:%s", host, port);
-    } else {
-        snprintf(buf, size, "%s:%s", host, port);
+    bool v6 = strchr(host, ':') != NULL;
+    int n = snprintf(buf, size, "%s%s%s:%s", v6 ? "[" : "", host,
+                     v6 ? "]" : "", port);
+
+    /* A name too long for BUF is cut; the check also tells GCC that the
+     * cut is expected, which -Wformat-truncation asks for. */
+    if (n < 0 || (size_t)n >= size) {
+        buf[size - 1] = '\0';
     }
 }
 
