@@ -284,6 +284,8 @@ find_sshd()
         SSHD=/usr/sbin/sshd
     fi
     if [ -n "$SSHD" ]; then
+        SSHD_VERSION="$SSHD, openssh-server $(dpkg-query -W -f='${Version}' \
+            openssh-server 2>/dev/null || echo '(version unknown)')"
         return 0
     fi
     log "no sshd installed; unpacking openssh-server into $dir"
@@ -297,6 +299,8 @@ find_sshd()
         dpkg-deb -x "$deb" "$dir/root" || return 1
     done
     SSHD="$dir/root/usr/sbin/sshd"
+    SSHD_VERSION="openssh-server $(dpkg-deb -f "$dir"/openssh-server_*.deb \
+        Version), unpacked and not installed"
     export LD_LIBRARY_PATH="$dir/root/usr/lib/x86_64-linux-gnu"
 }
 
@@ -456,8 +460,8 @@ children_seconds()
     }' "$1"
 }
 
-# parse_wrk FILE: prints "REQUESTS_PER_S P50_MS P99_MS ERRORS" of a
-# `wrk --latency` output. ERRORS counts socket errors and non-2xx/3xx
+# parse_wrk FILE: prints "REQUESTS_PER_S P50_MS P99_MS ERRORS REQUESTS" of
+# a `wrk --latency` output. ERRORS counts socket errors and non-2xx/3xx
 # responses.
 parse_wrk()
 {
@@ -475,7 +479,26 @@ parse_wrk()
     /^Requests\/sec:/ { rps = $2 }
     /Socket errors:/ { gsub(",", ""); errors += $4 + $6 + $8 + $10 }
     /Non-2xx or 3xx responses:/ { errors += $5 }
-    END { printf "%.0f %.3f %.3f %d\n", rps, p50, p99, errors }' "$1"
+    / requests in / { requests = $1 }
+    END {
+        printf "%.0f %.3f %.3f %d %d\n", rps, p50, p99, errors, requests
+    }' "$1"
+}
+
+# run_wrk OUTPUT ARG...: runs wrk with the common threads and connections
+# and ARGs, output to OUTPUT. wrk runs in the background, because bash
+# runs a trap only after a foreground command ends but interrupts `wait`.
+run_wrk()
+{
+    local output=$1 status=0
+    shift
+    wrk -t"$THREADS" -c"$CONNECTIONS" "$@" >"$output" 2>&1 &
+    PIDS+=("$!")
+    wait "$!" || status=$?
+    unset 'PIDS[${#PIDS[@]}-1]'
+    if [ "$status" -ne 0 ]; then
+        die "wrk $* failed with exit status $status"
+    fi
 }
 
 # run_case NAME URL: checks that URL returns the test file, loads it for
@@ -483,38 +506,39 @@ parse_wrk()
 # records the results and the CPU use of every role in ROLES.
 run_case()
 {
-    local name=$1 url=$2 role start end wrk_before wrk_after idle_before
-    local idle_after
+    local name=$1 url=$2 role start end idle_before idle_after busy idle
     local -A before
     log "$name: $url"
     check_body "$name" "$url"
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "$url" >/dev/null
+    run_wrk /dev/null -d"${WARMUP}s" "$url"
     for role in "${ROLES[@]}"; do
         before[$role]=$(tree_ticks "${ROLE_PID[$role]}")
     done
     idle_before=$(idle_ticks)
     times >"$WORK/times-before.txt"
     start=$(date +%s.%N)
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" \
-        >"$WORK/wrk-$name.txt"
+    run_wrk "$WORK/wrk-$name.txt" -d"${DURATION}s" --latency "$url"
     end=$(date +%s.%N)
     times >"$WORK/times-after.txt"
     idle_after=$(idle_ticks)
     RESULT[$name]=$(parse_wrk "$WORK/wrk-$name.txt")
     ELAPSED[$name]=$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')
-    wrk_before=$(children_seconds "$WORK/times-before.txt")
-    wrk_after=$(children_seconds "$WORK/times-after.txt")
-    CPU[$name:wrk]=$(awk -v a="$wrk_before" -v b="$wrk_after" \
-        -v t="${ELAPSED[$name]}" 'BEGIN { printf "%.0f", (b - a) / t * 100 }')
+    # CPU seconds of each role, wrk and the whole machine during the run.
+    CPUSEC[$name:wrk]=$(awk -v a="$(children_seconds "$WORK/times-before.txt")" \
+        -v b="$(children_seconds "$WORK/times-after.txt")" \
+        'BEGIN { print b - a }')
     for role in "${ROLES[@]}"; do
-        CPU[$name:$role]=$(awk -v a="${before[$role]}" \
+        CPUSEC[$name:$role]=$(awk -v a="${before[$role]}" \
             -v b="$(tree_ticks "${ROLE_PID[$role]}")" -v hz="$CLK_TCK" \
-            -v t="${ELAPSED[$name]}" \
-            'BEGIN { printf "%.0f", (b - a) / hz / t * 100 }')
+            'BEGIN { print (b - a) / hz }')
     done
-    CPU[$name:idle]=$(awk -v a="$idle_before" -v b="$idle_after" 'BEGIN {
-        split(a, x, " "); split(b, y, " ")
-        printf "%.0f", (y[1] - x[1]) / (y[2] - x[2]) * 100 }')
+    read -r busy idle < <(awk \
+        -v a="$idle_before" -v b="$idle_after" -v hz="$CLK_TCK" 'BEGIN {
+            split(a, x, " "); split(b, y, " ")
+            idle = y[1] - x[1]; total = y[2] - x[2]
+            print (total - idle) / hz, idle / hz }')
+    CPUSEC[$name:busy]=$busy
+    CPUSEC[$name:idle]=$idle
     CASES+=("$name")
 }
 
@@ -540,12 +564,13 @@ print_versions()
     echo "- CPU: $(nproc) cores online, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
     echo "- memory: $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
     echo "- kernel: $(uname -sr)"
+    echo "- load average (1 min) before the first case: $LOAD_BEFORE"
     echo "- drawbridge: $("$DRAWBRIDGE" --version)"
     echo "- nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(nginx -V 2>&1 | grep -m1 '^built with' | sed 's/^built with //')"
     echo "- wrk: $(wrk -v 2>&1 | head -n 1)"
     echo "- OpenSSL: $(openssl version)"
     if [ -n "${SSH_PID:-}" ]; then
-        echo "- ssh: $(ssh -V 2>&1), sshd: $SSHD"
+        echo "- ssh: $(ssh -V 2>&1); sshd: $SSHD_VERSION"
     fi
     echo
 }
@@ -581,42 +606,67 @@ tls_cipher()
         awk '/^New, / { print $2, $5 }' | head -n 1
 }
 
+# percent_of_core NAME KEY: prints CPUSEC[NAME:KEY] as % of one core over
+# the measured run of case NAME.
+percent_of_core()
+{
+    awk -v sec="${CPUSEC[$1:$2]}" -v t="${ELAPSED[$1]}" \
+        'BEGIN { printf "%.0f", sec / t * 100 }'
+}
+
 print_results()
 {
-    local name rps p50 p99 errors ratio direct_rps nginx_rps role line
+    local name rps p50 p99 errors requests ratio direct_rps nginx_rps role
+    local line servers other
     read -r direct_rps _ <<<"${RESULT[direct]}"
     echo "## Results"
     echo
-    echo "| case | requests/s | p50 ms | p99 ms | errors | vs direct |"
-    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| case | requests/s | p50 ms | p99 ms | errors | vs direct |" \
+        "server CPU µs/request |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
     for name in "${CASES[@]}"; do
-        read -r rps p50 p99 errors <<<"${RESULT[$name]}"
+        read -r rps p50 p99 errors requests <<<"${RESULT[$name]}"
         ratio=$(awk -v a="$rps" -v b="$direct_rps" \
             'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-        echo "| $name | $rps | $p50 | $p99 | $errors | $ratio |"
+        servers=0
+        for role in "${ROLES[@]}"; do
+            servers=$(awk -v a="$servers" -v b="${CPUSEC[$name:$role]}" \
+                'BEGIN { print a + b }')
+        done
+        line=$(awk -v s="$servers" -v n="$requests" \
+            'BEGIN { if (n > 0) printf "%.1f", s / n * 1e6; else print "-" }')
+        echo "| $name | $rps | $p50 | $p99 | $errors | $ratio | $line |"
     done
     echo
     read -r nginx_rps _ <<<"${RESULT[nginx-tls]}"
-    read -r rps p50 _ <<<"${RESULT[drawbridge]}"
+    read -r rps _ <<<"${RESULT[drawbridge]}"
     awk -v a="$rps" -v b="$nginx_rps" 'BEGIN {
         printf "Drawbridge / nginx-tls: %.2f of the requests/s.\n",
             (b > 0 ? a / b : 0) }'
     echo
-    echo "CPU use during each measured run, in % of one core" \
-        "(the machine has $(nproc) cores), and the machine's idle share:"
+    echo "CPU use during each measured run, in % of one core: the columns" \
+        "of a row add up to $(nproc) cores. \"other\" is every process" \
+        "that the script did not start, and the kernel's interrupt work."
     echo
     line="| case | wrk"
     for role in "${ROLES[@]}"; do
         line+=" | $role"
     done
-    echo "$line | idle |"
-    echo "|---|---:$(printf '|---:%.0s' "${ROLES[@]}")|---:|"
+    echo "$line | other | idle |"
+    echo "|---|---:$(printf '|---:%.0s' "${ROLES[@]}")|---:|---:|"
     for name in "${CASES[@]}"; do
-        line="| $name | ${CPU[$name:wrk]}"
+        line="| $name | $(percent_of_core "$name" wrk)"
+        other=${CPUSEC[$name:busy]}
+        other=$(awk -v a="$other" -v b="${CPUSEC[$name:wrk]}" \
+            'BEGIN { print a - b }')
         for role in "${ROLES[@]}"; do
-            line+=" | ${CPU[$name:$role]}"
+            line+=" | $(percent_of_core "$name" "$role")"
+            other=$(awk -v a="$other" -v b="${CPUSEC[$name:$role]}" \
+                'BEGIN { print a - b }')
         done
-        echo "$line | ${CPU[$name:idle]}% |"
+        CPUSEC[$name:other]=$other
+        line+=" | $(percent_of_core "$name" other)"
+        echo "$line | $(percent_of_core "$name" idle) |"
     done
     echo
     echo "Peak resident set size (VmHWM) at the end of the run:"
@@ -632,6 +682,19 @@ print_results()
         echo
         echo "The ssh-tunnel case was skipped: $SSH_SKIPPED."
     fi
+    for name in "${CASES[@]}"; do
+        read -r _ _ _ errors requests <<<"${RESULT[$name]}"
+        if [ "$requests" -eq 0 ]; then
+            echo
+            echo "NOTE: no request of the $name case completed within" \
+                "${DURATION} s, so that path stalled; see its server logs" \
+                "with BENCH_KEEP."
+        elif [ "$errors" -gt 0 ]; then
+            echo
+            echo "NOTE: the $name case had $errors errors; see" \
+                "wrk-$name.txt with BENCH_KEEP."
+        fi
+    done
 }
 
 main()
@@ -656,18 +719,26 @@ main()
         command -v "$cmd" >/dev/null || die "$cmd is required and not found"
     done
 
+    LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
+    if awk -v l="$LOAD_BEFORE" 'BEGIN { exit !(l > 0.5) }'; then
+        log "warning: the load average is $LOAD_BEFORE, so other" \
+            "processes compete for the CPU and the numbers will be lower" \
+            "and noisier"
+    fi
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/drawbridge-bench.XXXXXX")
     # nginx workers and the private sshd run as nobody when the script
-    # runs as root, and must read the test file and their keys.
+    # runs as root, and must reach the test file and sshd's keys.
     chmod 755 "$WORK"
     mkdir -m 755 "$WORK/www"
     head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
     chmod 644 "$WORK/www/1k.bin"
-    "$DRAWBRIDGE" cert quickstart --host localhost --ip 127.0.0.1 \
-        --out "$WORK/pki" --key-type ec:P-256 >"$WORK/pki.log" 2>&1 ||
-        die "drawbridge cert quickstart failed; see $WORK/pki.log"
+    if ! "$DRAWBRIDGE" cert quickstart --host localhost --ip 127.0.0.1 \
+        --out "$WORK/pki" --key-type ec:P-256 >"$WORK/pki.log" 2>&1; then
+        sed 's/^/    /' "$WORK/pki.log" >&2
+        die "drawbridge cert quickstart failed with the output above"
+    fi
 
-    declare -gA RESULT ELAPSED CPU ROLE_PID
+    declare -gA RESULT ELAPSED CPUSEC ROLE_PID
     CASES=()
     start_backend
     start_nginx_tls
