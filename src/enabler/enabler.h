@@ -29,6 +29,7 @@
 
 struct enabler_exchange;
 struct enabler_backend;
+struct enabler_health;
 
 enum enabler_tunnel_state {
     ENABLER_TUNNEL_WAITING,    /* backing off before the next attempt */
@@ -80,6 +81,8 @@ struct enabler {
     struct enabler_pool pool;
     char backend_address[ENABLER_HOST_MAX + 16];
     bool stopping;
+    bool backend_down; /* --status-url failed: the tunnels stay closed */
+    struct enabler_health *health;
     int exit_status;
     struct event *signal_term;
     struct event *signal_int;
@@ -111,6 +114,22 @@ void enabler_tunnel_flush(struct enabler_tunnel *tunnel);
 
 /* Asks the relay to send no new streams (GOAWAY); open streams finish. */
 void enabler_tunnel_drain(struct enabler_tunnel *tunnel);
+
+/* Closes every tunnel and keeps them closed, because the backend is down. */
+void enabler_tunnels_suspend(struct enabler *enabler);
+
+/* Reconnects the tunnels that enabler_tunnels_suspend closed. */
+void enabler_tunnels_resume(struct enabler *enabler);
+
+/* Starts polling --status-url, if given. Returns 0 or -1. */
+int enabler_health_start(struct enabler *enabler);
+
+/* Stops polling and frees what the poller holds. */
+void enabler_health_stop(struct enabler *enabler);
+
+/* Creates an unconnected bufferevent for a backend connection, with TLS
+ * when the backend is HTTPS. */
+struct bufferevent *enabler_backend_bufferevent(struct enabler *enabler);
 
 /* Frees every backend connection of POOL; waiting exchanges must be gone. */
 void enabler_pool_free(struct enabler *enabler);

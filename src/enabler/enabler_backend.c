@@ -324,7 +324,7 @@ static void enabler_backend_on_event(struct bufferevent *bev, short what,
                              backend->exchange->bytes_in == 0);
 }
 
-static struct bufferevent *enabler_backend_bev(struct enabler *enabler)
+struct bufferevent *enabler_backend_bufferevent(struct enabler *enabler)
 {
     if (enabler->backend_ctx == NULL) {
         return bufferevent_socket_new(
@@ -347,7 +347,7 @@ static struct enabler_backend *enabler_backend_new(struct enabler *enabler)
                                        &enabler_backend_callbacks, backend);
     backend->resume_event =
         event_new(enabler->base, -1, 0, enabler_backend_on_resume, backend);
-    backend->bev = enabler_backend_bev(enabler);
+    backend->bev = enabler_backend_bufferevent(enabler);
     if (backend->parser == NULL || backend->resume_event == NULL ||
         backend->bev == NULL) {
         enabler_backend_free(backend);

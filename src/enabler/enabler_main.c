@@ -148,6 +148,7 @@ static void enabler_teardown(struct enabler *enabler)
 {
     if (enabler->base != NULL) {
         enabler->stopping = true;
+        enabler_health_stop(enabler);
         while (!TAILQ_EMPTY(&enabler->tunnels)) {
             enabler_tunnel_remove(TAILQ_FIRST(&enabler->tunnels));
         }
@@ -194,7 +195,8 @@ int enabler_main(int argc, char **argv)
              "backend=%s",
              DRAWBRIDGE_VERSION, opts.farm, opts.id, relay_address,
              enabler.backend_address);
-    if (enabler_tunnel_add(&enabler, &opts.relay, false) == NULL) {
+    if (enabler_tunnel_add(&enabler, &opts.relay, false) == NULL ||
+        enabler_health_start(&enabler) != 0) {
         enabler_teardown(&enabler);
         enabler_options_clear(&opts);
         return ENABLER_EXIT_STARTUP;

@@ -51,6 +51,10 @@ static const char enabler_help[] =
     "  --backend-timeout SEC  wait this long for a backend response head\n"
     "                         before answering 504 (default 60)\n"
     "  --backend-connections N  most open backend connections (default 64)\n"
+    "  --status-url PATH      poll this path on the backend; while it does\n"
+    "                         not answer 2xx, close the tunnels so that the\n"
+    "                         relays use the farm's other servers\n"
+    "  --status-interval SEC  time between polls (default 5)\n"
     "  --ping-interval SEC    send an HTTP/2 PING after SEC without a frame\n"
     "                         from the relay (default 15)\n"
     "  --ping-timeout SEC     reconnect after SEC without a frame from the\n"
@@ -84,6 +88,8 @@ enum {
     OPT_ID,
     OPT_PING_INTERVAL,
     OPT_PING_TIMEOUT,
+    OPT_STATUS_URL,
+    OPT_STATUS_INTERVAL,
 };
 
 static const struct option enabler_longopts[] = {
@@ -111,6 +117,8 @@ static const struct option enabler_longopts[] = {
     {"backend-connections", required_argument, NULL, OPT_BACKEND_CONNECTIONS},
     {"ping-interval", required_argument, NULL, OPT_PING_INTERVAL},
     {"ping-timeout", required_argument, NULL, OPT_PING_TIMEOUT},
+    {"status-url", required_argument, NULL, OPT_STATUS_URL},
+    {"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
     {"verbosity", required_argument, NULL, 'v'},
     {"v", required_argument, NULL, 'v'},
     {"log-file", required_argument, NULL, 'o'},
@@ -354,6 +362,7 @@ static void enabler_defaults(struct enabler_options *opts)
     opts->max_streams = 1000;
     opts->shutdown_timeout_ms = 30000;
     opts->ping_interval_ms = 15000;
+    opts->status_interval_ms = 5000;
     opts->ping_timeout_ms = 45000;
 }
 
@@ -375,6 +384,9 @@ static int enabler_apply_number(struct enabler_options *opts, int c,
         return enabler_seconds("--ping-interval", arg, &opts->ping_interval_ms);
     case OPT_PING_TIMEOUT:
         return enabler_seconds("--ping-timeout", arg, &opts->ping_timeout_ms);
+    case OPT_STATUS_INTERVAL:
+        return enabler_seconds("--status-interval", arg,
+                               &opts->status_interval_ms);
     case OPT_MAX_RETRIES:
         rc = enabler_count("--max-retries", arg, 0, 1000000, &value);
         opts->max_retries = (int)value;
@@ -415,6 +427,14 @@ static int enabler_apply(struct enabler_options *opts, int c, const char *arg)
         return enabler_copy(opts->backend_ca_file,
                             sizeof(opts->backend_ca_file), "--backend-ca-file",
                             arg);
+    case OPT_STATUS_URL:
+        if (arg[0] != '/' || strpbrk(arg, " \t\r\n") != NULL) {
+            return enabler_usage("invalid --status-url '%s': give a path on "
+                                 "the backend, such as /health",
+                                 arg);
+        }
+        return enabler_copy(opts->status_url, sizeof(opts->status_url),
+                            "--status-url", arg);
     case OPT_URL_SUFFIX:
         return enabler_copy(opts->url_suffix, sizeof(opts->url_suffix),
                             "--url-suffix", arg);

@@ -42,6 +42,8 @@ struct enabler_options {
     unsigned shutdown_timeout_ms;
     unsigned ping_interval_ms;
     unsigned ping_timeout_ms;
+    char status_url[512]; /* path polled on the backend, or "" */
+    unsigned status_interval_ms;
     bool insecure_skip_verify;
     bool insecure_plain_token;
     bool backend_insecure_skip_verify;

@@ -728,7 +728,7 @@ static void enabler_tunnel_reconnect(struct enabler_tunnel *tunnel,
     }
     enabler_tunnel_free_connection(tunnel);
     tunnel->state = ENABLER_TUNNEL_WAITING;
-    if (enabler->stopping) {
+    if (enabler->stopping || enabler->backend_down) {
         return;
     }
     tunnel->failures = was_open ? 0 : tunnel->failures + 1;
@@ -824,4 +824,31 @@ void enabler_tunnel_drain(struct enabler_tunnel *tunnel)
         nghttp2_session_get_last_proc_stream_id(tunnel->session),
         NGHTTP2_NO_ERROR, NULL, 0);
     enabler_tunnel_flush(tunnel);
+}
+
+void enabler_tunnels_suspend(struct enabler *enabler)
+{
+    struct enabler_tunnel *tunnel;
+
+    TAILQ_FOREACH(tunnel, &enabler->tunnels, link)
+    {
+        evtimer_del(tunnel->retry_timer);
+        if (tunnel->state != ENABLER_TUNNEL_WAITING) {
+            enabler_tunnel_reconnect(tunnel, "the backend is down");
+        }
+    }
+}
+
+void enabler_tunnels_resume(struct enabler *enabler)
+{
+    struct enabler_tunnel *tunnel;
+
+    TAILQ_FOREACH(tunnel, &enabler->tunnels, link)
+    {
+        if (tunnel->state == ENABLER_TUNNEL_WAITING) {
+            evtimer_del(tunnel->retry_timer);
+            tunnel->failures = 0;
+            enabler_tunnel_connect(tunnel);
+        }
+    }
 }
