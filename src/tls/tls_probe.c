@@ -29,8 +29,8 @@ void tls_host_port_format(const char *host, const char *port, char *buf,
                           size_t size)
 {
     bool v6 = strchr(host, ':') != NULL;
-    int n = snprintf(buf, size, "%s%s%s:%s", v6 ? "[" : "", host,
-                     v6 ? "]" : "", port);
+    int n = snprintf(buf, size, "%s%s%s:%s", v6 ? "[" : "", host, v6 ? "]" : "",
+                     port);
 
     /* A name too long for BUF is cut; the check also tells GCC that the
      * cut is expected, which -Wformat-truncation asks for. */
