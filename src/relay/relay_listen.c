@@ -105,6 +105,20 @@ static void relay_pending_examine(struct relay_pending *pending)
         return;
     }
     rc = proxy_parse(data, (size_t)n, &source, &header_len);
+    if (rc == PROXY_PARTIAL && (size_t)n < sizeof(data)) {
+        if (relay_now_ms() >= pending->deadline_ms) {
+            relay_pending_reject(
+                pending, pending->trusted ? "its PROXY protocol header did not "
+                                            "arrive within header_timeout"
+                                          : "its first bytes did not arrive "
+                                            "within header_timeout");
+            return;
+        }
+        /* Peeking leaves the bytes readable, so waiting for the rest of
+         * the header needs a timer rather than a read event. */
+        evtimer_add(pending->retry_timer, &retry);
+        return;
+    }
     if (rc == PROXY_NONE) {
         relay_client_accept(pending->listener, pending->fd,
                             (const struct sockaddr *)&pending->peer);
@@ -113,30 +127,18 @@ static void relay_pending_examine(struct relay_pending *pending)
         relay_pending_reject(pending, "it sent a PROXY protocol header but "
                                       "its address is not in "
                                       "trusted_proxies");
-    } else if (rc == PROXY_INVALID) {
-        relay_pending_reject(pending, "its PROXY protocol header is invalid");
     } else if (rc == PROXY_COMPLETE) {
         relay_pending_accept(pending, &source, header_len);
-    } else if (relay_now_ms() >= pending->deadline_ms) {
-        relay_pending_reject(pending, "its PROXY protocol header did not "
-                                      "arrive within header_timeout");
     } else {
-        /* Peeking leaves the bytes readable, so waiting for the rest of
-         * the header needs a timer rather than a read event. */
-        evtimer_add(pending->retry_timer, &retry);
+        relay_pending_reject(pending, "its PROXY protocol header is invalid");
     }
 }
 
 static void relay_pending_on_event(evutil_socket_t fd, short what, void *arg)
 {
-    struct relay_pending *pending = arg;
-
     (void)fd;
-    if (what & EV_TIMEOUT && relay_now_ms() >= pending->deadline_ms) {
-        relay_pending_free(pending, true);
-        return;
-    }
-    relay_pending_examine(pending);
+    (void)what;
+    relay_pending_examine(arg);
 }
 
 static void relay_pending_start(struct relay_listener *listener,

@@ -18,67 +18,126 @@ static bool proxy_starts(const uint8_t *data, size_t len, const void *prefix,
     return memcmp(data, prefix, n) == 0;
 }
 
-static int proxy_v1_address(const char *text, const char *port, int family,
-                            struct sockaddr_storage *source)
+/* Parses a port: decimal digits without sign or leading zero, 0-65535. */
+static int proxy_v1_port(const char *text, uint16_t *port)
 {
-    char *end = NULL;
-    long number = strtol(port, &end, 10);
+    long value = 0;
 
-    if (end == port || *end != '\0' || number < 0 || number > 65535) {
+    if (text[0] == '\0' || strlen(text) > 5 ||
+        (text[0] == '0' && text[1] != '\0')) {
         return -1;
     }
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9') {
+            return -1;
+        }
+        value = value * 10 + (*p - '0');
+    }
+    if (value > 65535) {
+        return -1;
+    }
+    *port = (uint16_t)value;
+    return 0;
+}
+
+/* Checks the addresses and ports of a TCP4 or TCP6 line and stores the
+ * source in SOURCE. */
+static int proxy_v1_fields(char *const fields[6],
+                           struct sockaddr_storage *source)
+{
+    int family = strcmp(fields[1], "TCP4") == 0   ? AF_INET
+                 : strcmp(fields[1], "TCP6") == 0 ? AF_INET6
+                                                  : 0;
+    uint8_t scratch[16];
+    uint16_t sport;
+    uint16_t dport;
+
     memset(source, 0, sizeof(*source));
+    if (family == 0 || inet_pton(family, fields[3], scratch) != 1 ||
+        proxy_v1_port(fields[4], &sport) != 0 ||
+        proxy_v1_port(fields[5], &dport) != 0) {
+        return -1;
+    }
     if (family == AF_INET) {
         struct sockaddr_in *in4 = (struct sockaddr_in *)source;
 
         in4->sin_family = AF_INET;
-        in4->sin_port = htons((uint16_t)number);
-        return inet_pton(AF_INET, text, &in4->sin_addr) == 1 ? 0 : -1;
+        in4->sin_port = htons(sport);
+        return inet_pton(AF_INET, fields[2], &in4->sin_addr) == 1 ? 0 : -1;
     }
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)source;
 
     in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons((uint16_t)number);
-    return inet_pton(AF_INET6, text, &in6->sin6_addr) == 1 ? 0 : -1;
+    in6->sin6_port = htons(sport);
+    return inet_pton(AF_INET6, fields[2], &in6->sin6_addr) == 1 ? 0 : -1;
+}
+
+/* Splits LINE at single spaces into exactly MAX fields. Returns 0, or -1
+ * for another number of fields or an empty one (two spaces in a row, or a
+ * space at either end). */
+static int proxy_v1_split(char *line, char *fields[], int max)
+{
+    int count = 0;
+    char *p = line;
+
+    for (;;) {
+        char *space = strchr(p, ' ');
+
+        if (count == max || *p == '\0' || p == space) {
+            return -1;
+        }
+        fields[count++] = p;
+        if (space == NULL) {
+            break;
+        }
+        *space = '\0';
+        p = space + 1;
+    }
+    return count == max ? 0 : -1;
 }
 
 /* "PROXY TCP4 SRC DST SPORT DPORT\r\n", "PROXY TCP6 ...", or
- * "PROXY UNKNOWN ...\r\n". */
+ * "PROXY UNKNOWN ...\r\n", at most 107 bytes with the CRLF, with single
+ * spaces between fields. */
 static enum proxy_result proxy_parse_v1(const uint8_t *data, size_t len,
                                         struct sockaddr_storage *source,
                                         size_t *header_len)
 {
-    const uint8_t *crlf = NULL;
+    size_t end = 0;
     char line[108];
-    char proto[8], src[64], dst[64], sport[8], dport[8];
-    int fields;
+    char *fields[6];
 
-    for (size_t i = 0; i + 1 < len && i < 107; i++) {
-        if (data[i] == '\r' && data[i + 1] == '\n') {
-            crlf = data + i;
-            break;
-        }
+    /* The CR may stand at index 105 at most, so that CRLF ends the line
+     * within 107 bytes. */
+    while (end < len && end <= 105 && data[end] != '\r' && data[end] != '\n' &&
+           data[end] != '\t' && data[end] != '\0') {
+        end++;
     }
-    if (crlf == NULL) {
-        return len >= 107 ? PROXY_INVALID : PROXY_PARTIAL;
+    if (end == len) {
+        return PROXY_PARTIAL;
     }
-    memcpy(line, data, (size_t)(crlf - data));
-    line[crlf - data] = '\0';
-    *header_len = (size_t)(crlf - data) + 2;
-    if (strncmp(line, "PROXY UNKNOWN", 13) == 0) {
+    if (end > 105 || data[end] != '\r') {
+        return PROXY_INVALID;
+    }
+    if (end + 1 == len) {
+        return PROXY_PARTIAL;
+    }
+    if (data[end + 1] != '\n') {
+        return PROXY_INVALID;
+    }
+    memcpy(line, data, end);
+    line[end] = '\0';
+    *header_len = end + 2;
+    if (strncmp(line, "PROXY UNKNOWN", 13) == 0 &&
+        (line[13] == '\0' || line[13] == ' ')) {
+        /* The rest of an UNKNOWN line is ignored, as the protocol says. */
         memset(source, 0, sizeof(*source));
         source->ss_family = AF_UNSPEC;
         return PROXY_COMPLETE;
     }
-    fields = sscanf(line, "PROXY %7s %63s %63s %7s %7s", proto, src, dst, sport,
-                    dport);
-    if (fields != 5 ||
-        (strcmp(proto, "TCP4") != 0 && strcmp(proto, "TCP6") != 0)) {
-        return PROXY_INVALID;
-    }
-    if (proxy_v1_address(src, sport,
-                         strcmp(proto, "TCP4") == 0 ? AF_INET : AF_INET6,
-                         source) != 0) {
+    if (proxy_v1_split(line, fields, 6) != 0 ||
+        strcmp(fields[0], "PROXY") != 0 ||
+        proxy_v1_fields(fields, source) != 0) {
         return PROXY_INVALID;
     }
     return PROXY_COMPLETE;
@@ -88,8 +147,14 @@ static enum proxy_result proxy_v2_address(const uint8_t *body, size_t len,
                                           uint8_t family,
                                           struct sockaddr_storage *source)
 {
+    unsigned address_family = family >> 4;
+    unsigned transport = family & 0x0F;
+
     memset(source, 0, sizeof(*source));
-    if ((family >> 4) == 0x1 && len >= 12) {
+    if (address_family > 3 || transport > 2) {
+        return PROXY_INVALID;
+    }
+    if (address_family == 1 && len >= 12) {
         struct sockaddr_in *in4 = (struct sockaddr_in *)source;
 
         in4->sin_family = AF_INET;
@@ -97,7 +162,7 @@ static enum proxy_result proxy_v2_address(const uint8_t *body, size_t len,
         memcpy(&in4->sin_port, body + 8, 2);
         return PROXY_COMPLETE;
     }
-    if ((family >> 4) == 0x2 && len >= 36) {
+    if (address_family == 2 && len >= 36) {
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)source;
 
         in6->sin6_family = AF_INET6;
@@ -105,7 +170,10 @@ static enum proxy_result proxy_v2_address(const uint8_t *body, size_t len,
         memcpy(&in6->sin6_port, body + 32, 2);
         return PROXY_COMPLETE;
     }
-    if ((family >> 4) == 0x0) {
+    if (address_family == 0 || (address_family == 3 && len >= 216)) {
+        /* UNSPEC, or UNIX sockets, which carry no IP address: the
+         * connection keeps its own address, as the protocol asks of a
+         * receiver that does not support a family. */
         source->ss_family = AF_UNSPEC;
         return PROXY_COMPLETE;
     }
@@ -224,25 +292,26 @@ bool proxy_networks_contain(const struct proxy_network *networks, size_t count,
 {
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
                                        0, 0, 0, 0, 0xFF, 0xFF};
-    const uint8_t *bytes;
-    int family = addr->sa_family;
+    const uint8_t *v4 = NULL;
+    const uint8_t *v6 = NULL;
 
-    if (family == AF_INET) {
-        bytes = (const uint8_t *)&((const struct sockaddr_in *)addr)->sin_addr;
-    } else if (family == AF_INET6) {
-        bytes =
-            (const uint8_t *)&((const struct sockaddr_in6 *)addr)->sin6_addr;
-        if (memcmp(bytes, mapped, sizeof(mapped)) == 0) {
-            family = AF_INET;
-            bytes += 12;
+    if (addr->sa_family == AF_INET) {
+        v4 = (const uint8_t *)&((const struct sockaddr_in *)addr)->sin_addr;
+    } else if (addr->sa_family == AF_INET6) {
+        v6 = (const uint8_t *)&((const struct sockaddr_in6 *)addr)->sin6_addr;
+        if (memcmp(v6, mapped, sizeof(mapped)) == 0) {
+            v4 = v6 + 12; /* matches IPv4 networks as well */
         }
-    } else {
-        return false;
     }
     for (size_t i = 0; i < count; i++) {
-        if (networks[i].family == family &&
-            proxy_prefix_equal(networks[i].address, bytes,
-                               networks[i].prefix)) {
+        const struct proxy_network *network = &networks[i];
+
+        if (network->family == AF_INET && v4 != NULL &&
+            proxy_prefix_equal(network->address, v4, network->prefix)) {
+            return true;
+        }
+        if (network->family == AF_INET6 && v6 != NULL &&
+            proxy_prefix_equal(network->address, v6, network->prefix)) {
             return true;
         }
     }
