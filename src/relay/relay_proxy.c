@@ -130,7 +130,8 @@ static enum proxy_result proxy_parse_v1(const uint8_t *data, size_t len,
     *header_len = end + 2;
     if (strncmp(line, "PROXY UNKNOWN", 13) == 0 &&
         (line[13] == '\0' || line[13] == ' ')) {
-        /* The rest of an UNKNOWN line is ignored, as the protocol says. */
+        /* The rest of an UNKNOWN line is ignored, as the PROXY protocol
+         * specification (HAProxy's proxy-protocol.txt) requires. */
         memset(source, 0, sizeof(*source));
         source->ss_family = AF_UNSPEC;
         return PROXY_COMPLETE;
