@@ -173,8 +173,8 @@ static enum proxy_result proxy_v2_address(const uint8_t *body, size_t len,
     }
     if (address_family == 0 || (address_family == 3 && len >= 216)) {
         /* UNSPEC, or UNIX sockets, which carry no IP address: the
-         * connection keeps its own address, as the protocol asks of a
-         * receiver that does not support a family. */
+         * connection keeps its own address, as the specification requires
+         * of a receiver that does not support a family. */
         source->ss_family = AF_UNSPEC;
         return PROXY_COMPLETE;
     }
