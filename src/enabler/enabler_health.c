@@ -1,6 +1,6 @@
 /*
- * Polling the backend's --status-url. While the backend does not answer
- * it with a 2xx status, the enabler keeps its tunnels closed, so that the
+ * Polling the backend's --status-url. While the backend does not respond
+ * to it with a 2xx status, the enabler keeps its tunnels closed, so that the
  * relays send the farm's requests to its other servers, or answer 503,
  * instead of routing them to a backend that can only fail.
  */
@@ -38,7 +38,8 @@ static void enabler_health_finish(struct enabler_health *health,
     health->parser = NULL;
     if (up && enabler->backend_down) {
         enabler->backend_down = false;
-        log_info("backend %s answers %s with %d again; reopening the tunnels",
+        log_info("backend %s responds to %s with %d again; reopening the "
+                 "tunnels",
                  enabler->backend_address, enabler->opts->status_url,
                  health->status);
         enabler_tunnels_resume(enabler);

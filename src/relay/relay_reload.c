@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* What a new configuration needs before it can replace the running one.
- * Building all of it first lets a reload fail without touching anything. */
+/* The parts of a new configuration that must all be built before it
+ * replaces the running one, so that a failed reload changes nothing. */
 struct relay_next {
     struct config *config;
     const struct config_relay *self;
