@@ -112,6 +112,12 @@ void enabler_format_address(const struct enabler_endpoint *endpoint, char *buf,
  * loop. A failure then closes the tunnel. */
 void enabler_tunnel_flush(struct enabler_tunnel *tunnel);
 
+/* Connects to every relay in LIST, the peer list that TUNNEL's relay sent
+ * ("host:port, host:port"), and drops learned peers that LIST no longer
+ * names. */
+void enabler_tunnel_apply_peers(struct enabler_tunnel *tunnel,
+                                const char *list);
+
 /* Asks the relay to send no new streams (GOAWAY); open streams finish. */
 void enabler_tunnel_drain(struct enabler_tunnel *tunnel);
 

@@ -140,6 +140,48 @@ static void enabler_exchange_start_timer(struct enabler_exchange *ex)
     evtimer_add(ex->timer, &timeout);
 }
 
+/* Returns the value of request field NAME (lower case), or NULL. */
+static const char *enabler_field_value(struct enabler_exchange *ex,
+                                       const char *name)
+{
+    const char *p = (const char *)evbuffer_pullup(ex->fields, -1);
+
+    for (size_t i = 0; p != NULL && i < ex->field_count; i++) {
+        const char *value = p + strlen(p) + 1;
+
+        if (strcmp(p, name) == 0) {
+            return value;
+        }
+        p = value + strlen(value) + 1;
+    }
+    return NULL;
+}
+
+static int enabler_submit_response(struct enabler_exchange *ex,
+                                   const struct http1_head *head,
+                                   bool has_body);
+
+/* Handles a control request from the relay instead of forwarding it.
+ * Returns true when EX was one. */
+static bool enabler_exchange_control(struct enabler_exchange *ex)
+{
+    const char *control = enabler_field_value(ex, TUNNEL_CONTROL_FIELD);
+    const char *peers = enabler_field_value(ex, TUNNEL_PEERS_FIELD);
+
+    if (control == NULL) {
+        return false;
+    }
+    if (strcmp(control, TUNNEL_CONTROL_PEERS) == 0 && peers != NULL &&
+        !ex->enabler->stopping) {
+        enabler_tunnel_apply_peers(ex->tunnel, peers);
+    }
+    ex->status = 204;
+    ex->response_done = true;
+    enabler_submit_response(ex, NULL, false);
+    enabler_tunnel_flush(ex->tunnel);
+    return true;
+}
+
 void enabler_exchange_on_headers_done(struct enabler_exchange *ex,
                                       bool end_stream)
 {
@@ -153,6 +195,9 @@ void enabler_exchange_on_headers_done(struct enabler_exchange *ex,
                  ex->stream_id);
         nghttp2_submit_rst_stream(ex->tunnel->session, NGHTTP2_FLAG_NONE,
                                   ex->stream_id, NGHTTP2_PROTOCOL_ERROR);
+        return;
+    }
+    if (enabler_exchange_control(ex)) {
         return;
     }
     ex->head_request = strcmp(ex->method, "HEAD") == 0;

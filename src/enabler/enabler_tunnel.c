@@ -312,10 +312,7 @@ enabler_find_tunnel(struct enabler *enabler,
 
 static void enabler_on_remove(evutil_socket_t fd, short what, void *arg);
 
-/* Connects to every relay in the peer list that TUNNEL's relay sent, and
- * drops learned peers that the list no longer names. */
-static void enabler_tunnel_peers(struct enabler_tunnel *tunnel,
-                                 const char *list)
+void enabler_tunnel_apply_peers(struct enabler_tunnel *tunnel, const char *list)
 {
     struct enabler *enabler = tunnel->enabler;
     struct enabler_tunnel *other;
@@ -370,7 +367,7 @@ static int enabler_tunnel_open(struct enabler_tunnel *tunnel)
     snprintf(tunnel->relay_tunnel_id, sizeof(tunnel->relay_tunnel_id), "%s",
              id ? id->value : "?");
     if (peers != NULL && !tunnel->enabler->stopping) {
-        enabler_tunnel_peers(tunnel, peers->value);
+        enabler_tunnel_apply_peers(tunnel, peers->value);
     }
     http1_parser_free(tunnel->hello_parser);
     tunnel->hello_parser = NULL;

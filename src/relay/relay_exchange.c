@@ -86,6 +86,12 @@ static bool relay_field_replaced(const struct http1_field *field,
     if (http1_is_hop_by_hop(field->name, connection)) {
         return true;
     }
+    /* The prefix is reserved for control messages between relay and
+     * enabler, so no client can send one through the tunnel. */
+    if (strncasecmp(field->name, TUNNEL_CONTROL_PREFIX,
+                    strlen(TUNNEL_CONTROL_PREFIX)) == 0) {
+        return true;
+    }
     for (size_t i = 0;
          i < sizeof(relay_replaced_fields) / sizeof(relay_replaced_fields[0]);
          i++) {

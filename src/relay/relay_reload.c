@@ -117,6 +117,23 @@ static void relay_close_retired(struct relay_retired *retired)
     }
 }
 
+/* Sends every connected enabler the relay farm as the new file has it. */
+static void relay_reload_tell_peers(struct relay *relay)
+{
+    for (size_t i = 0; i < relay->routes.farm_count; i++) {
+        struct relay_farm *farm = relay->routes.farms[i];
+
+        for (size_t j = 0; j < farm->server_count; j++) {
+            struct relay_tunnel *tunnel;
+
+            TAILQ_FOREACH(tunnel, &farm->servers[j]->tunnels, link)
+            {
+                relay_tunnel_send_peers(tunnel);
+            }
+        }
+    }
+}
+
 void relay_reload(struct relay *relay)
 {
     struct relay_next next = {0};
@@ -149,6 +166,7 @@ void relay_reload(struct relay *relay)
     }
     config_free(old);
     free(old);
+    relay_reload_tell_peers(relay);
     log_info("reloaded %s: %zu farm(s)", relay->config->path,
              relay->routes.farm_count);
 }

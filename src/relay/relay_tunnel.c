@@ -399,6 +399,32 @@ static void relay_tunnel_peers(const struct relay_tunnel *tunnel, char *buf,
     }
 }
 
+void relay_tunnel_send_peers(struct relay_tunnel *tunnel)
+{
+    char peers[4096];
+    const char *host = tunnel->relay->self->host;
+    nghttp2_nv nv[] = {
+        {(uint8_t *)":method", (uint8_t *)"GET", 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)":scheme", (uint8_t *)"https", 7, 5, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)":authority", (uint8_t *)host, 10, strlen(host),
+         NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)":path", (uint8_t *)"/", 5, 1, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)TUNNEL_CONTROL_FIELD, (uint8_t *)TUNNEL_CONTROL_PEERS,
+         strlen(TUNNEL_CONTROL_FIELD), strlen(TUNNEL_CONTROL_PEERS),
+         NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)TUNNEL_PEERS_FIELD, (uint8_t *)peers,
+         strlen(TUNNEL_PEERS_FIELD), 0, NGHTTP2_NV_FLAG_NONE},
+    };
+
+    relay_tunnel_peers(tunnel, peers, sizeof(peers));
+    nv[5].valuelen = strlen(peers);
+    /* No exchange is attached: the enabler's answer is read and dropped. */
+    if (nghttp2_submit_request(tunnel->session, NULL, nv,
+                               sizeof(nv) / sizeof(nv[0]), NULL, NULL) > 0) {
+        relay_tunnel_flush(tunnel);
+    }
+}
+
 static int relay_tunnel_write_accept(struct relay_tunnel *tunnel)
 {
     struct evbuffer *out = bufferevent_get_output(tunnel->bev);

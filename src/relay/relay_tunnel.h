@@ -40,6 +40,10 @@ void relay_tunnel_consume(struct relay_tunnel *tunnel, int32_t stream_id,
  * failure then closes the tunnel. */
 void relay_tunnel_flush(struct relay_tunnel *tunnel);
 
+/* Sends the enabler of TUNNEL the current list of the relay farm's other
+ * relays, as after a reload, in a control request. */
+void relay_tunnel_send_peers(struct relay_tunnel *tunnel);
+
 /* Closes TUNNEL now: fails its streams, logs CAUSE and frees it. */
 void relay_tunnel_close(struct relay_tunnel *tunnel, const char *cause);
 

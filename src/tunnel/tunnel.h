@@ -31,6 +31,15 @@
 #define TUNNEL_SUFFIX_IIS    "/ias_relay_server/server/rs_server.dll"
 #define TUNNEL_SUFFIX_APACHE "/srv/iarelayserver"
 
+/* Header fields whose names start with this are control messages between
+ * relay and enabler; the relay drops them from client requests. A request
+ * with TUNNEL_CONTROL_FIELD set to TUNNEL_CONTROL_PEERS carries a new peer
+ * list in TUNNEL_PEERS_FIELD, which is also a header of the 101 response. */
+#define TUNNEL_CONTROL_PREFIX "drawbridge-"
+#define TUNNEL_CONTROL_FIELD  "drawbridge-control"
+#define TUNNEL_CONTROL_PEERS  "relay-peers"
+#define TUNNEL_PEERS_FIELD    "drawbridge-relay-peers"
+
 #define TUNNEL_ID_MAX    128
 #define TUNNEL_TOKEN_MAX 512
 
