@@ -111,3 +111,29 @@ void log_msg(enum log_level level, const char *fmt, ...)
     log_vmsg(level, fmt, ap);
     va_end(ap);
 }
+
+void log_limited(struct log_limit *limit, enum log_level level, const char *key,
+                 const char *fmt, ...)
+{
+    time_t now = time(NULL);
+    va_list ap;
+
+    if (!log_enabled(level)) {
+        return;
+    }
+    if (strncmp(limit->key, key, sizeof(limit->key) - 1) == 0 &&
+        now - limit->window < LOG_LIMIT_WINDOW_S) {
+        limit->skipped++;
+        return;
+    }
+    if (limit->skipped > 0) {
+        log_msg(level, "the previous message repeated %u more time(s)",
+                limit->skipped);
+    }
+    snprintf(limit->key, sizeof(limit->key), "%s", key);
+    limit->window = now;
+    limit->skipped = 0;
+    va_start(ap, fmt);
+    log_vmsg(level, fmt, ap);
+    va_end(ap);
+}

@@ -14,6 +14,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 
 enum log_level {
     LOG_ERROR = 0,
@@ -58,6 +59,22 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 void log_vmsg(enum log_level level, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+
+/* State for logging one kind of repeated event without flooding the log:
+ * the owner keeps one per kind. */
+struct log_limit {
+    char key[128];    /* what the last logged message was about */
+    time_t window;    /* when that message was logged */
+    unsigned skipped; /* equal messages since, not logged */
+};
+
+#define LOG_LIMIT_WINDOW_S 10
+
+/* Writes one line at LEVEL unless its KEY equals that of the line LIMIT
+ * last logged, less than LOG_LIMIT_WINDOW_S seconds ago; such repeats are
+ * counted, and the count is logged before the next line that is written. */
+void log_limited(struct log_limit *limit, enum log_level level, const char *key,
+                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

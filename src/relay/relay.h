@@ -10,6 +10,7 @@
 #define DRAWBRIDGE_RELAY_H
 
 #include "common/config.h"
+#include "common/log.h"
 #include "relay/relay_proxy.h"
 #include "relay/relay_route.h"
 #include "tunnel/tunnel.h"
@@ -72,6 +73,7 @@ struct relay {
     LIST_HEAD(, relay_client) clients;
     size_t client_count;
     uint64_t next_tunnel_id;
+    struct log_limit tls_failures; /* client TLS handshake failures */
     bool stopping;
     int64_t stop_deadline_ms; /* on the monotonic clock */
     struct event *signal_term;

@@ -350,8 +350,12 @@ static void relay_client_on_event(struct bufferevent *bev, short what,
     }
     if ((what & BEV_EVENT_ERROR) && client->requests == 0 &&
         (err = bufferevent_get_openssl_error(bev)) != 0) {
-        log_info("client %s: TLS handshake failed: %s", client->peer,
-                 ERR_reason_error_string(err));
+        const char *reason = ERR_reason_error_string(err);
+
+        log_limited(&client->relay->tls_failures, LOG_INFO,
+                    reason ? reason : "?",
+                    "client %s: TLS handshake failed: %s", client->peer,
+                    reason ? reason : "unknown error");
     }
     relay_client_free(client);
 }

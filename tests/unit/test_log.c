@@ -364,6 +364,45 @@ static void long_service_message_is_cut(void **state)
     assert_int_equal(count_char(line, '\n'), 1);
 }
 
+static void limited_repeats_are_counted(void **state)
+{
+    struct log_capture *capture = *state;
+    struct log_limit limit = {0};
+
+    log_limited(&limit, LOG_ERROR, "unknown ca", "client %d failed", 1);
+    log_limited(&limit, LOG_ERROR, "unknown ca", "client %d failed", 2);
+    log_limited(&limit, LOG_ERROR, "unknown ca", "client %d failed", 3);
+    log_limited(&limit, LOG_ERROR, "bad record", "client %d failed", 4);
+    assert_string_equal(captured(capture),
+                        "drawbridge: error: client 1 failed\n"
+                        "drawbridge: error: the previous message repeated 2 "
+                        "more time(s)\n"
+                        "drawbridge: error: client 4 failed\n");
+}
+
+static void limited_window_ends(void **state)
+{
+    struct log_capture *capture = *state;
+    struct log_limit limit = {0};
+
+    log_limited(&limit, LOG_ERROR, "k", "first");
+    limit.window -= LOG_LIMIT_WINDOW_S;
+    log_limited(&limit, LOG_ERROR, "k", "second");
+    assert_string_equal(captured(capture), "drawbridge: error: first\n"
+                                           "drawbridge: error: second\n");
+}
+
+static void limited_respects_level(void **state)
+{
+    struct log_capture *capture = *state;
+    struct log_limit limit = {0};
+
+    log_set_level(LOG_ERROR);
+    log_limited(&limit, LOG_INFO, "k", "hidden");
+    assert_string_equal(captured(capture), "");
+    assert_int_equal(limit.skipped, 0);
+}
+
 #define LOG_TEST(name)                                                         \
     cmocka_unit_test_setup_teardown(name, capture_setup, capture_teardown)
 
@@ -392,6 +431,9 @@ int main(void)
         LOG_TEST(long_message_with_newline_is_cut),
         LOG_TEST(message_under_limit_is_whole),
         LOG_TEST(long_service_message_is_cut),
+        LOG_TEST(limited_repeats_are_counted),
+        LOG_TEST(limited_window_ends),
+        LOG_TEST(limited_respects_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
