@@ -409,3 +409,105 @@ relay_affinity_value()
 {
     printf '%s/%s' "$1" "$2" | openssl dgst -sha256 -r | cut -c1-16
 }
+
+# relay_set_option FILE KEY VALUE: sets `KEY = VALUE` in the [options]
+# section of FILE, a file that relay_config wrote. The line goes right
+# after the section header, and the lines that set KEY before are dropped.
+relay_set_option()
+{
+    local file=$1 key=$2 value=$3
+    awk -v key="$key" -v line="$key = $value" '
+        /^\[/ { section = $0 }
+        section == "[options]" && index($0, key " = ") == 1 { next }
+        { print }
+        $0 == "[options]" { print line }
+    ' "$file" >"$file.new" && mv "$file.new" "$file"
+}
+
+# relay_server_remove FILE FARM ID: removes the [backend_server] section
+# of server ID of FARM from FILE, a file that relay_config wrote.
+relay_server_remove()
+{
+    relay_server_edit "$1" "$2" "$3" ""
+}
+
+# relay_server_option FILE FARM ID KEY VALUE: adds `KEY = VALUE` to the
+# [backend_server] section of server ID of FARM in FILE, a file that
+# relay_config wrote.
+relay_server_option()
+{
+    relay_server_edit "$1" "$2" "$3" "$4 = $5"
+}
+
+# relay_server_edit FILE FARM ID LINE: appends LINE to the
+# [backend_server] section of server ID of FARM in FILE, or removes the
+# section when LINE is empty.
+relay_server_edit()
+{
+    local file=$1 farm=$2 id=$3 line=$4
+    awk -v farm="$farm" -v id="$id" -v line="$line" '
+        function emit() {
+            if (section == "[backend_server]" && has_farm && has_id) {
+                if (line == "") {
+                    text = ""
+                } else {
+                    text = text line "\n"
+                }
+            }
+            printf "%s", text
+            text = ""
+            has_farm = has_id = 0
+        }
+        /^\[/ { emit(); section = $0 }
+        { text = text $0 "\n" }
+        $0 == "farm = " farm { has_farm = 1 }
+        $0 == "id = " id { has_id = 1 }
+        END { emit() }
+    ' "$file" >"$file.new" && mv "$file.new" "$file"
+}
+
+# relay_farm_config FILE COUNT SPEC...: writes a relay configuration like
+# relay_config, but for a relay farm of COUNT relays: sections relay1 to
+# relayCOUNT, each with host localhost, HTTP off and its own free HTTPS
+# port. Sets RELAY_FARM_PORTS to the HTTPS ports, relay1's first.
+relay_farm_config()
+{
+    local file=$1 count=$2 i try port
+    shift 2
+    relay_config "$file" "$@" || return 1
+    awk '/^\[/ { skip = ($0 == "[relay_server]") } !skip' "$file" \
+        >"$file.new" || return 1
+    RELAY_FARM_PORTS=()
+    for ((i = 1; i <= count; i++)); do
+        # free_port may print a port that an earlier call printed.
+        for ((try = 0; try < 10; try++)); do
+            port=$(free_port)
+            if [[ " ${RELAY_FARM_PORTS[*]} " != *" $port "* ]]; then
+                break
+            fi
+        done
+        RELAY_FARM_PORTS+=("$port")
+        printf '[relay_server]\nid = relay%d\nhost = localhost\n' "$i"
+        printf 'http_port = 0\nhttps_port = %d\n' "$port"
+    done >>"$file.new"
+    mv "$file.new" "$file"
+}
+
+# relay_farm_start CONFIG INDEX [LOG]: starts relay INDEX (1 for relay1) of
+# a file that relay_farm_config wrote, with `--id relayINDEX`, its log in
+# LOG (default $WORK/relayINDEX.log), and waits for its HTTPS port. Sets
+# RELAY_PID, RELAY_LOG and RELAY_HTTPS_PORT, so that enabler_start,
+# relay_url and relay_curl use this relay.
+relay_farm_start()
+{
+    local config=$1 index=$2
+    RELAY_LOG=${3:-$WORK/relay$index.log}
+    RELAY_HTTPS_PORT=${RELAY_FARM_PORTS[$((index - 1))]}
+    start_bg "$RELAY_LOG" "$DRAWBRIDGE" relay -c "$config" --id "relay$index"
+    RELAY_PID=$BG_PID
+    if ! wait_ports "$RELAY_PID" "$RELAY_HTTPS_PORT"; then
+        echo "relay$index did not start; its log:"
+        sed 's/^/    /' "$RELAY_LOG"
+        return 1
+    fi
+}
