@@ -45,6 +45,7 @@ const struct config_key config_option_keys[] = {
      OPTION(tls_pkcs12_password_file), NULL},
     {"listen", CONFIG_TYPE_LISTEN, OPTION(listen), NULL},
     {"pid_file", CONFIG_TYPE_PATH, OPTION(pid_file), NULL},
+    {"status_page", CONFIG_TYPE_STATUS_PAGE, OPTION(status_page), NULL},
     {"trusted_proxies", CONFIG_TYPE_NETWORKS, OPTION(trusted_proxies), NULL},
     {"client_prefix", CONFIG_TYPE_PREFIX, OPTION(client_prefix), NULL},
     {"log_file", CONFIG_TYPE_PATH, OPTION(log_file), NULL},

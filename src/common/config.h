@@ -77,6 +77,13 @@ struct config_server {
     bool enable; /* default true */
 };
 
+/* status_page: who may see the relay's status page. */
+enum config_status_page {
+    CONFIG_STATUS_LOCAL, /* loopback clients only, the default */
+    CONFIG_STATUS_OFF,
+    CONFIG_STATUS_ON,
+};
+
 /* [options], with Drawbridge's own keys and their defaults. Times are in
  * milliseconds and sizes in bytes; the file gives times in seconds. Paths
  * are NULL when absent, and absolute when set. Times and limits are at
@@ -96,6 +103,7 @@ struct config_options {
     /* An extra client URL prefix such as "/relay/client", without a
      * trailing "/", or NULL. */
     char *client_prefix;
+    enum config_status_page status_page;
     char *log_file; /* NULL = stderr */
     char *pid_file; /* where the relay writes its process id, or NULL */
     size_t max_header_bytes;              /* 65536 */

@@ -33,22 +33,23 @@ enum config_section {
 /* The value type of a key, which decides how config_set checks and stores
  * the value. */
 enum config_type {
-    CONFIG_TYPE_TEXT,      /* char *, NULL when empty */
-    CONFIG_TYPE_NAME,      /* char *, an id or host name */
-    CONFIG_TYPE_TOKEN,     /* char *, not empty, never logged */
-    CONFIG_TYPE_PATH,      /* char *, resolved against the file's directory */
-    CONFIG_TYPE_BOOL,      /* bool */
-    CONFIG_TYPE_SECURITY,  /* enum config_security */
-    CONFIG_TYPE_PORT,      /* int, 0-65535 */
-    CONFIG_TYPE_VERBOSITY, /* int, 0-5 */
-    CONFIG_TYPE_SECONDS,   /* unsigned milliseconds, given in seconds */
-    CONFIG_TYPE_SIZE,      /* size_t, at least 1 */
-    CONFIG_TYPE_COUNT,     /* unsigned, at least 1 */
-    CONFIG_TYPE_LISTEN,    /* config_options.listen and listen_count */
-    CONFIG_TYPE_NETWORKS,  /* config_options.trusted_proxies and its count */
-    CONFIG_TYPE_PREFIX,    /* char *, a URL path prefix */
-    CONFIG_TYPE_IGNORED,   /* accepted with a warning */
-    CONFIG_TYPE_AFFINITY,  /* char *, a name or NULL; note = default name */
+    CONFIG_TYPE_TEXT,        /* char *, NULL when empty */
+    CONFIG_TYPE_NAME,        /* char *, an id or host name */
+    CONFIG_TYPE_TOKEN,       /* char *, not empty, never logged */
+    CONFIG_TYPE_PATH,        /* char *, resolved against the file's directory */
+    CONFIG_TYPE_BOOL,        /* bool */
+    CONFIG_TYPE_SECURITY,    /* enum config_security */
+    CONFIG_TYPE_PORT,        /* int, 0-65535 */
+    CONFIG_TYPE_VERBOSITY,   /* int, 0-5 */
+    CONFIG_TYPE_SECONDS,     /* unsigned milliseconds, given in seconds */
+    CONFIG_TYPE_SIZE,        /* size_t, at least 1 */
+    CONFIG_TYPE_COUNT,       /* unsigned, at least 1 */
+    CONFIG_TYPE_LISTEN,      /* config_options.listen and listen_count */
+    CONFIG_TYPE_NETWORKS,    /* config_options.trusted_proxies and its count */
+    CONFIG_TYPE_PREFIX,      /* char *, a URL path prefix */
+    CONFIG_TYPE_IGNORED,     /* accepted with a warning */
+    CONFIG_TYPE_AFFINITY,    /* char *, a name or NULL; note = default name */
+    CONFIG_TYPE_STATUS_PAGE, /* enum config_status_page */
 };
 
 struct config_key {

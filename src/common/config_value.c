@@ -507,6 +507,20 @@ void config_set(struct config_loader *ld, const struct config_key *key,
     case CONFIG_TYPE_BOOL:
         config_set_bool(ld, key, field, value);
         break;
+    case CONFIG_TYPE_STATUS_PAGE:
+        if (strcasecmp(value, "off") == 0) {
+            *(enum config_status_page *)field = CONFIG_STATUS_OFF;
+        } else if (strcasecmp(value, "on") == 0) {
+            *(enum config_status_page *)field = CONFIG_STATUS_ON;
+        } else if (strcasecmp(value, "local") == 0) {
+            *(enum config_status_page *)field = CONFIG_STATUS_LOCAL;
+        } else {
+            config_error(ld, ld->line,
+                         "status_page = '%s' is invalid; use off, local "
+                         "(loopback clients only) or on",
+                         value);
+        }
+        break;
     case CONFIG_TYPE_AFFINITY:
         config_set_affinity(ld, key, field, value, key->note);
         break;

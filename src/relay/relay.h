@@ -74,6 +74,8 @@ struct relay {
     size_t client_count;
     uint64_t next_tunnel_id;
     struct log_limit tls_failures; /* client TLS handshake failures */
+    struct relay_refusal refusal;  /* for farm ids that name no farm */
+    time_t started;
     bool stopping;
     int64_t stop_deadline_ms; /* on the monotonic clock */
     struct event *signal_term;

@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "relay/relay_exchange.h"
+#include "relay/relay_status.h"
 #include "relay/relay_tunnel.h"
 
 #include <arpa/inet.h>
@@ -48,6 +49,36 @@ void relay_client_error(struct relay_client *client, int status,
                                                                 : "-",
              path, status, line);
     relay_client_write_error(client, status, line, extra, count);
+    client->closing = true;
+    client->paused = true;
+    bufferevent_disable(client->bev, EV_READ);
+}
+
+void relay_client_respond(struct relay_client *client, int status,
+                          const struct http1_field *fields, size_t count,
+                          struct evbuffer *body, bool head_only)
+{
+    const struct http1_head *head = http1_parser_head(client->parser);
+    struct evbuffer *out = bufferevent_get_output(client->bev);
+    struct http1_field all[16];
+    char length[24];
+    size_t bytes = evbuffer_get_length(body);
+    size_t n = 0;
+
+    snprintf(length, sizeof(length), "%zu", bytes);
+    for (size_t i = 0; i < count && n < 14; i++) {
+        all[n++] = fields[i];
+    }
+    all[n++] = http1_field_of("Content-Length", length);
+    all[n++] = http1_field_of("Connection", "close");
+    if (http1_write_response_head(out, status, NULL, all, n) == 0 &&
+        !head_only) {
+        evbuffer_add_buffer(out, body);
+    }
+    log_info("request client=%s method=%s path=%.*s status=%d out=%zu",
+             client->peer, head ? head->method : "-",
+             head ? (int)strcspn(head->target, "?") : 1,
+             head ? head->target : "-", status, bytes);
     client->closing = true;
     client->paused = true;
     bufferevent_disable(client->bev, EV_READ);
@@ -142,6 +173,10 @@ static int relay_client_on_head(struct http1_parser *parser,
                            "the server URL takes tunnel upgrade requests "
                            "from enablers only",
                            NULL, 0);
+        return HTTP1_PAUSE;
+    }
+    if (relay_status_requested(client->relay, head)) {
+        relay_status_serve(client, head);
         return HTTP1_PAUSE;
     }
     if (strcmp(head->method, "CONNECT") == 0) {

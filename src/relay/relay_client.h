@@ -50,6 +50,13 @@ int relay_client_write_error(struct relay_client *client, int status,
                              const char *line, const struct http1_field *extra,
                              size_t count);
 
+/* Writes a complete response with STATUS, the COUNT FIELDS, a
+ * Content-Length and Connection: close, then BODY unless HEAD_ONLY, logs
+ * the request, and closes the connection once the response is sent. */
+void relay_client_respond(struct relay_client *client, int status,
+                          const struct http1_field *fields, size_t count,
+                          struct evbuffer *body, bool head_only);
+
 /* Ends the current exchange. With KEEP_ALIVE the next request is read,
  * otherwise the connection closes once its output has drained. */
 void relay_client_exchange_done(struct relay_client *client, bool keep_alive);

@@ -341,6 +341,7 @@ int relay_main(int argc, char **argv)
     if (relay_listen(&relay) != 0 || relay_pid_file_write(&relay) != 0) {
         goto out;
     }
+    relay.started = time(NULL);
     log_info("relay %s started: drawbridge %s, %zu farm(s)", relay.self->id,
              DRAWBRIDGE_VERSION, relay.routes.farm_count);
     event_base_dispatch(relay.base);

@@ -12,12 +12,22 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <time.h>
 
 /* The client URL prefixes that existing relay clients use. */
 #define RELAY_PREFIX_IIS    "/ias_relay_server/client/rs_client.dll"
 #define RELAY_PREFIX_APACHE "/cli/iarelayserver"
 
 struct relay_tunnel;
+
+/* The latest tunnel request that the relay refused, for the status page.
+ * The reason never contains the token. */
+struct relay_refusal {
+    time_t at; /* 0 = none */
+    int status;
+    char peer[64];
+    char reason[256];
+};
 
 /* A backend server and the tunnels its enablers hold open. */
 struct relay_server {
@@ -31,6 +41,7 @@ struct relay_server {
      * which does not reveal the server's id. */
     char affinity[17];
     uint64_t requests; /* requests routed here since start */
+    struct relay_refusal refusal;
 };
 
 struct relay_farm {
@@ -38,6 +49,7 @@ struct relay_farm {
     struct relay_server **servers;
     size_t server_count;
     size_t next; /* round-robin position among equally loaded servers */
+    struct relay_refusal refusal; /* for ids that name no server */
 };
 
 struct relay_routes {

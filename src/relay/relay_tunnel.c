@@ -502,6 +502,27 @@ static void relay_tunnel_start_handshake_timer(struct relay_tunnel *tunnel)
     evtimer_add(tunnel->handshake_timer, &timeout);
 }
 
+/* Records a refusal where the status page shows it: on the server the
+ * hello named, else on its farm, else on the relay. */
+static void relay_record_refusal(struct relay *relay,
+                                 const struct tunnel_hello *hello,
+                                 const char *peer, int status,
+                                 const char *reason)
+{
+    struct relay_farm *farm =
+        relay_routes_farm(&relay->routes, hello->farm, strlen(hello->farm));
+    struct relay_server *server =
+        farm != NULL ? relay_farm_server(farm, hello->id) : NULL;
+    struct relay_refusal *refusal = server != NULL ? &server->refusal
+                                    : farm != NULL ? &farm->refusal
+                                                   : &relay->refusal;
+
+    refusal->at = time(NULL);
+    refusal->status = status;
+    snprintf(refusal->peer, sizeof(refusal->peer), "%s", peer);
+    snprintf(refusal->reason, sizeof(refusal->reason), "%s", reason);
+}
+
 int relay_tunnel_accept(struct relay *relay, struct bufferevent *bev, bool tls,
                         const char *peer, const struct tunnel_hello *hello,
                         char *reason, size_t size)
@@ -516,6 +537,7 @@ int relay_tunnel_accept(struct relay *relay, struct bufferevent *bev, bool tls,
             status = 503;
             snprintf(reason, size, "the relay is reloading; try again");
         }
+        relay_record_refusal(relay, hello, peer, status, reason);
         return status;
     }
     tunnel = relay_tunnel_new(relay, server, bev, tls, peer);
