@@ -17,7 +17,8 @@ int file_read(const char *path, size_t max, char **data, size_t *len)
     int rc = -1;
 
     if (fp == NULL) {
-        log_error("cannot open %s: %s", path, strerror(errno));
+        log_error("cannot open %s: %s; check the path and its permissions",
+                  path, strerror(errno));
         return -1;
     }
 

@@ -319,7 +319,19 @@ int relay_main(int argc, char **argv)
         return 1;
     }
     if (args.reload) {
-        rc = relay_send_reload(config);
+        /* The certificates are checked too, so that a file the relay
+         * would reject is reported here and the relay is not signalled. */
+        SSL_CTX *check = NULL;
+
+        if (config->options.tls_certificate != NULL ||
+            config->options.tls_pkcs12 != NULL) {
+            check = relay_tls_context(config);
+        }
+        rc = check == NULL && (config->options.tls_certificate != NULL ||
+                               config->options.tls_pkcs12 != NULL)
+                 ? 1
+                 : relay_send_reload(config);
+        SSL_CTX_free(check);
         config_free(config);
         free(config);
         return rc;
