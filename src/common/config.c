@@ -46,6 +46,8 @@ const struct config_key config_option_keys[] = {
     {"listen", CONFIG_TYPE_LISTEN, OPTION(listen), NULL},
     {"pid_file", CONFIG_TYPE_PATH, OPTION(pid_file), NULL},
     {"status_page", CONFIG_TYPE_STATUS_PAGE, OPTION(status_page), NULL},
+    {"admin_port", CONFIG_TYPE_PORT, OPTION(admin_port), NULL},
+    {"admin_address", CONFIG_TYPE_TEXT, OPTION(admin_address), NULL},
     {"trusted_proxies", CONFIG_TYPE_NETWORKS, OPTION(trusted_proxies), NULL},
     {"client_prefix", CONFIG_TYPE_PREFIX, OPTION(client_prefix), NULL},
     {"log_file", CONFIG_TYPE_PATH, OPTION(log_file), NULL},
@@ -650,6 +652,7 @@ void config_free(struct config *cfg)
     free(options->client_prefix);
     free(options->log_file);
     free(options->pid_file);
+    free(options->admin_address);
     free(cfg->path);
     memset(cfg, 0, sizeof(*cfg));
 }

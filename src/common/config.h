@@ -104,8 +104,10 @@ struct config_options {
      * trailing "/", or NULL. */
     char *client_prefix;
     enum config_status_page status_page;
-    char *log_file; /* NULL = stderr */
-    char *pid_file; /* where the relay writes its process id, or NULL */
+    int admin_port;      /* /metrics listener; 0 = off */
+    char *admin_address; /* NULL = 127.0.0.1 */
+    char *log_file;      /* NULL = stderr */
+    char *pid_file;      /* where the relay writes its process id, or NULL */
     size_t max_header_bytes;              /* 65536 */
     size_t max_header_fields;             /* 100 */
     unsigned header_timeout_ms;           /* 10 s */

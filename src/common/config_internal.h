@@ -19,7 +19,7 @@
 #define CONFIG_ERRORS_SHOWN 50
 
 /* Upper bound on the number of keys in one section's key table. */
-#define CONFIG_KEYS_MAX 24
+#define CONFIG_KEYS_MAX 48
 
 enum config_section {
     CONFIG_SECTION_NONE, /* before the first section header */

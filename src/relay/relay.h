@@ -15,6 +15,7 @@
 #include "relay/relay_route.h"
 #include "tunnel/tunnel.h"
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <nghttp2/nghttp2.h>
@@ -70,11 +71,15 @@ struct relay {
     size_t trusted_proxy_count;
     LIST_HEAD(, relay_pending) pending; /* waiting for a PROXY header */
     size_t listener_count;
+    struct evconnlistener *admin; /* /metrics, or NULL */
     LIST_HEAD(, relay_client) clients;
     size_t client_count;
     uint64_t next_tunnel_id;
     struct log_limit tls_failures; /* client TLS handshake failures */
     struct relay_refusal refusal;  /* for farm ids that name no farm */
+    uint64_t refusals[200];        /* refused tunnels, by status - 400 */
+    uint64_t unrouted[6];          /* client requests answered by the
+                                      relay itself, by status / 100 */
     time_t started;
     bool stopping;
     int64_t stop_deadline_ms; /* on the monotonic clock */
@@ -101,6 +106,16 @@ void relay_unlisten(struct relay *relay);
 /* Starts serving a new client connection on FD from ADDR. */
 void relay_client_accept(struct relay_listener *listener, int fd,
                          const struct sockaddr *addr);
+
+/* Writes the relay's metrics in the Prometheus text format to OUT. */
+void relay_metrics_write(const struct relay *relay, struct evbuffer *out);
+
+/* Opens the admin listener when admin_port is set. Returns 0, or -1 after
+ * logging. */
+int relay_admin_listen(struct relay *relay);
+
+/* Closes the admin listener. */
+void relay_admin_unlisten(struct relay *relay);
 
 /* Re-reads the configuration file and the certificates. A file with
  * errors changes nothing. Otherwise new connections get the new

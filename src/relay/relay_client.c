@@ -43,6 +43,7 @@ void relay_client_error(struct relay_client *client, int status,
         snprintf(path, sizeof(path), "%.*s", (int)strcspn(head->target, "?"),
                  head->target);
     }
+    client->relay->unrouted[status / 100 <= 5 ? status / 100 : 0]++;
     log_info("request client=%s method=%s path=%s status=%d reason=\"%s\"",
              client->peer,
              head != NULL && head->method && client->in_message ? head->method

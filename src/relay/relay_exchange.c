@@ -300,7 +300,7 @@ static const char *relay_cause_name(enum relay_exchange_cause cause)
     return "unknown";
 }
 
-void relay_exchange_log(const struct relay_exchange *ex)
+void relay_exchange_log(struct relay_exchange *ex)
 {
     struct timespec now;
     long ms;
@@ -315,6 +315,7 @@ void relay_exchange_log(const struct relay_exchange *ex)
             ex->path, ex->status, (unsigned long long)ex->bytes_in,
             (unsigned long long)ex->bytes_out, ms,
             (unsigned long long)ex->tunnel_id, relay_cause_name(ex->cause));
+    relay_server_count(ex->server, ex->status, ex->bytes_in, ex->bytes_out, ms);
 }
 
 void relay_exchange_release(struct relay_exchange *ex)

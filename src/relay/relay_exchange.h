@@ -123,8 +123,9 @@ void relay_exchange_on_client_gone(struct relay_exchange *ex);
 
 /* Shared by relay_exchange.c and relay_response.c. */
 
-/* Writes the one log line of a finished request. */
-void relay_exchange_log(const struct relay_exchange *ex);
+/* Writes the one log line of a finished request and counts it for
+ * /metrics. */
+void relay_exchange_log(struct relay_exchange *ex);
 
 /* Ends EX's part in its client connection: logs the request, then lets the
  * client read its next request when KEEP_ALIVE is true, or closes it. A

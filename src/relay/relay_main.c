@@ -282,6 +282,7 @@ static void relay_teardown(struct relay *relay)
         relay_close_all(relay);
     }
     relay_unlisten(relay);
+    relay_admin_unlisten(relay);
     if (relay->stop_timer != NULL) {
         event_free(relay->stop_timer);
     }
@@ -350,7 +351,8 @@ int relay_main(int argc, char **argv)
         goto out;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (relay_listen(&relay) != 0 || relay_pid_file_write(&relay) != 0) {
+    if (relay_listen(&relay) != 0 || relay_admin_listen(&relay) != 0 ||
+        relay_pid_file_write(&relay) != 0) {
         goto out;
     }
     relay.started = time(NULL);

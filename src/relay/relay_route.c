@@ -323,3 +323,25 @@ bool relay_farm_connected(const struct relay_farm *farm)
     }
     return false;
 }
+
+const double relay_duration_bounds[RELAY_DURATION_BUCKETS] = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+void relay_server_count(struct relay_server *server, int status,
+                        uint64_t bytes_in, uint64_t bytes_out, long ms)
+{
+    struct relay_histogram *histogram = &server->farm->durations;
+    double seconds = ms / 1000.0;
+    int class = status / 100;
+
+    server->counters.by_class[class >= 1 && class <= 5 ? class : 0]++;
+    server->counters.bytes_in += bytes_in;
+    server->counters.bytes_out += bytes_out;
+    for (int i = 0; i < RELAY_DURATION_BUCKETS; i++) {
+        if (seconds <= relay_duration_bounds[i]) {
+            histogram->buckets[i]++;
+        }
+    }
+    histogram->count++;
+    histogram->sum += seconds;
+}

@@ -20,6 +20,25 @@
 
 struct relay_tunnel;
 
+/* Upper bounds of the request duration histogram, in seconds. */
+#define RELAY_DURATION_BUCKETS 11
+extern const double relay_duration_bounds[RELAY_DURATION_BUCKETS];
+
+/* Counters of finished requests, for /metrics. */
+struct relay_counters {
+    uint64_t by_class[6]; /* index status / 100; 0 = no status */
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    uint64_t tunnels_accepted;
+};
+
+/* Request durations of a farm, as a cumulative histogram. */
+struct relay_histogram {
+    uint64_t buckets[RELAY_DURATION_BUCKETS]; /* at most each bound */
+    uint64_t count;
+    double sum; /* seconds */
+};
+
 /* The latest tunnel request that the relay refused, for the status page.
  * The reason never contains the token. */
 struct relay_refusal {
@@ -41,6 +60,7 @@ struct relay_server {
      * which does not reveal the server's id. */
     char affinity[17];
     uint64_t requests; /* requests routed here since start */
+    struct relay_counters counters;
     struct relay_refusal refusal;
 };
 
@@ -49,6 +69,7 @@ struct relay_farm {
     struct relay_server **servers;
     size_t server_count;
     size_t next; /* round-robin position among equally loaded servers */
+    struct relay_histogram durations;
     struct relay_refusal refusal; /* for ids that name no server */
 };
 
@@ -119,6 +140,11 @@ struct relay_server *relay_farm_affinity(struct relay_farm *farm,
  * has a tunnel. */
 struct relay_server *relay_farm_pick(struct relay_farm *farm,
                                      struct relay_server *preferred);
+
+/* Counts a finished request of SERVER with STATUS, its body bytes each way
+ * and its duration in milliseconds. */
+void relay_server_count(struct relay_server *server, int status,
+                        uint64_t bytes_in, uint64_t bytes_out, long ms);
 
 /* Returns true when a server of FARM has at least one tunnel. */
 bool relay_farm_connected(const struct relay_farm *farm);

@@ -517,6 +517,7 @@ static void relay_record_refusal(struct relay *relay,
                                     : farm != NULL ? &farm->refusal
                                                    : &relay->refusal;
 
+    relay->refusals[status >= 400 && status < 600 ? status - 400 : 0]++;
     refusal->at = time(NULL);
     refusal->status = status;
     snprintf(refusal->peer, sizeof(refusal->peer), "%s", peer);
@@ -547,6 +548,7 @@ int relay_tunnel_accept(struct relay *relay, struct bufferevent *bev, bool tls,
     }
     TAILQ_INSERT_TAIL(&server->tunnels, tunnel, link);
     server->tunnel_count++;
+    server->counters.tunnels_accepted++;
     relay_tunnel_start_handshake_timer(tunnel);
     tunnel_liveness_start(&tunnel->liveness, tunnel->session);
     bufferevent_setcb(bev, relay_tunnel_on_read, relay_tunnel_on_write,
