@@ -30,6 +30,17 @@
 struct enabler_exchange;
 struct enabler_backend;
 struct enabler_health;
+struct admin;
+
+/* Counters for /metrics. */
+struct enabler_counters {
+    uint64_t requests[6]; /* by status / 100; 0 = no status */
+    uint64_t bytes_in;    /* request body bytes to the backend */
+    uint64_t bytes_out;   /* response body bytes to the relay */
+    uint64_t tunnels_opened;
+    uint64_t attempts_refused; /* the relay refused the tunnel */
+    uint64_t attempts_failed;  /* connection or TLS failures */
+};
 
 enum enabler_tunnel_state {
     ENABLER_TUNNEL_WAITING,    /* backing off before the next attempt */
@@ -81,7 +92,9 @@ struct enabler {
     struct enabler_pool pool;
     char backend_address[ENABLER_HOST_MAX + 16];
     bool stopping;
-    bool backend_down; /* --status-url failed: the tunnels stay closed */
+    bool backend_down;   /* --status-url failed: the tunnels stay closed */
+    struct admin *admin; /* serves /metrics with --admin, or NULL */
+    struct enabler_counters counters;
     struct enabler_health *health;
     int exit_status;
     struct event *signal_term;
@@ -132,6 +145,9 @@ int enabler_health_start(struct enabler *enabler);
 
 /* Stops polling and frees what the poller holds. */
 void enabler_health_stop(struct enabler *enabler);
+
+/* Writes the enabler's metrics in the Prometheus text format to OUT. */
+void enabler_metrics_write(void *enabler, struct evbuffer *out);
 
 /* Creates an unconnected bufferevent for a backend connection, with TLS
  * when the backend is HTTPS. */

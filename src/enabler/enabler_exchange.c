@@ -470,9 +470,12 @@ int enabler_exchange_on_response_trailers(struct enabler_exchange *ex,
     return rc == 0 ? HTTP1_CONTINUE : HTTP1_FAIL;
 }
 
+/* Writes the request's debug log line and counts it for /metrics. */
 static void enabler_exchange_log(const struct enabler_exchange *ex,
                                  const char *result)
 {
+    struct enabler_counters *counters = &ex->enabler->counters;
+    int class = ex->status / 100;
     struct timespec now;
     long ms;
 
@@ -485,6 +488,9 @@ static void enabler_exchange_log(const struct enabler_exchange *ex,
         ex->stream_id, ex->method, ex->path ? (int)strcspn(ex->path, "?") : 1,
         ex->path ? ex->path : "-", ex->status, (unsigned long long)ex->bytes_in,
         (unsigned long long)ex->bytes_out, ms, result);
+    counters->requests[class >= 1 && class <= 5 ? class : 0]++;
+    counters->bytes_in += ex->bytes_in;
+    counters->bytes_out += ex->bytes_out;
 }
 
 void enabler_exchange_on_response_done(struct enabler_exchange *ex)

@@ -1,3 +1,4 @@
+#include "common/admin.h"
 #include "common/log.h"
 #include "enabler/enabler.h"
 #include "enabler/enabler_exchange.h"
@@ -148,6 +149,8 @@ static void enabler_teardown(struct enabler *enabler)
 {
     if (enabler->base != NULL) {
         enabler->stopping = true;
+        admin_free(enabler->admin);
+        enabler->admin = NULL;
         enabler_health_stop(enabler);
         while (!TAILQ_EMPTY(&enabler->tunnels)) {
             enabler_tunnel_remove(TAILQ_FIRST(&enabler->tunnels));
@@ -195,7 +198,13 @@ int enabler_main(int argc, char **argv)
              "backend=%s",
              DRAWBRIDGE_VERSION, opts.farm, opts.id, relay_address,
              enabler.backend_address);
-    if (enabler_tunnel_add(&enabler, &opts.relay, false) == NULL ||
+    if (opts.admin_port != 0) {
+        enabler.admin =
+            admin_listen(enabler.base, opts.admin_host, opts.admin_port,
+                         enabler_metrics_write, &enabler);
+    }
+    if ((opts.admin_port != 0 && enabler.admin == NULL) ||
+        enabler_tunnel_add(&enabler, &opts.relay, false) == NULL ||
         enabler_health_start(&enabler) != 0) {
         enabler_teardown(&enabler);
         enabler_options_clear(&opts);

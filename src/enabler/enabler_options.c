@@ -55,6 +55,7 @@ static const char enabler_help[] =
     "                         not answer 2xx, close the tunnels so that the\n"
     "                         relays use the farm's other servers\n"
     "  --status-interval SEC  time between polls (default 5)\n"
+    "  --admin ADDRESS:PORT   serve /metrics there (Prometheus text format)\n"
     "  --ping-interval SEC    send an HTTP/2 PING after SEC without a frame\n"
     "                         from the relay (default 15)\n"
     "  --ping-timeout SEC     reconnect after SEC without a frame from the\n"
@@ -89,6 +90,7 @@ enum {
     OPT_PING_INTERVAL,
     OPT_PING_TIMEOUT,
     OPT_STATUS_URL,
+    OPT_ADMIN,
     OPT_STATUS_INTERVAL,
 };
 
@@ -118,6 +120,7 @@ static const struct option enabler_longopts[] = {
     {"ping-interval", required_argument, NULL, OPT_PING_INTERVAL},
     {"ping-timeout", required_argument, NULL, OPT_PING_TIMEOUT},
     {"status-url", required_argument, NULL, OPT_STATUS_URL},
+    {"admin", required_argument, NULL, OPT_ADMIN},
     {"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
     {"verbosity", required_argument, NULL, 'v'},
     {"v", required_argument, NULL, 'v'},
@@ -346,6 +349,33 @@ static int enabler_pairs(struct enabler_options *opts, bool relay,
     return rc;
 }
 
+/* Parses --admin ADDRESS:PORT, such as 127.0.0.1:9102 or [::1]:9102. */
+static int enabler_admin_option(struct enabler_options *opts, const char *arg)
+{
+    const char *colon = strrchr(arg, ':');
+    const char *host = arg;
+    size_t len = colon ? (size_t)(colon - arg) : 0;
+    long port = 0;
+
+    if (colon != NULL &&
+        enabler_count("--admin port", colon + 1, 1, 65535, &port) != 0) {
+        return 2;
+    }
+    if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
+        host++;
+        len -= 2;
+    }
+    if (colon == NULL || len == 0 || len >= sizeof(opts->admin_host)) {
+        return enabler_usage("invalid --admin '%s': give ADDRESS:PORT, such "
+                             "as 127.0.0.1:9102",
+                             arg);
+    }
+    memcpy(opts->admin_host, host, len);
+    opts->admin_host[len] = '\0';
+    opts->admin_port = (int)port;
+    return 0;
+}
+
 static void enabler_defaults(struct enabler_options *opts)
 {
     memset(opts, 0, sizeof(*opts));
@@ -427,6 +457,8 @@ static int enabler_apply(struct enabler_options *opts, int c, const char *arg)
         return enabler_copy(opts->backend_ca_file,
                             sizeof(opts->backend_ca_file), "--backend-ca-file",
                             arg);
+    case OPT_ADMIN:
+        return enabler_admin_option(opts, arg);
     case OPT_STATUS_URL:
         if (arg[0] != '/' || strpbrk(arg, " \t\r\n") != NULL) {
             return enabler_usage("invalid --status-url '%s': give a path on "

@@ -43,6 +43,8 @@ struct enabler_options {
     unsigned ping_interval_ms;
     unsigned ping_timeout_ms;
     char status_url[512]; /* path polled on the backend, or "" */
+    char admin_host[64];  /* --admin address, or "" */
+    int admin_port;       /* 0 = no admin listener */
     unsigned status_interval_ms;
     bool insecure_skip_verify;
     bool insecure_plain_token;

@@ -376,6 +376,7 @@ static int enabler_tunnel_open(struct enabler_tunnel *tunnel)
     }
     tunnel->state = ENABLER_TUNNEL_OPEN;
     tunnel->failures = 0;
+    tunnel->enabler->counters.tunnels_opened++;
     tunnel_liveness_start(&tunnel->liveness, tunnel->session);
     bufferevent_setcb(tunnel->bev, enabler_tunnel_on_read,
                       enabler_tunnel_on_write, enabler_tunnel_on_event, tunnel);
@@ -729,6 +730,13 @@ static void enabler_tunnel_reconnect(struct enabler_tunnel *tunnel,
         return;
     }
     tunnel->failures = was_open ? 0 : tunnel->failures + 1;
+    if (!was_open) {
+        if (tunnel->last_refused) {
+            enabler->counters.attempts_refused++;
+        } else {
+            enabler->counters.attempts_failed++;
+        }
+    }
     if (enabler->opts->max_retries >= 0 &&
         tunnel->failures > (unsigned)enabler->opts->max_retries) {
         enabler_give_up(tunnel);
@@ -848,4 +856,50 @@ void enabler_tunnels_resume(struct enabler *enabler)
             enabler_tunnel_connect(tunnel);
         }
     }
+}
+
+void enabler_metrics_write(void *arg, struct evbuffer *out)
+{
+    static const char *const classes[] = {"none", "1xx", "2xx",
+                                          "3xx",  "4xx", "5xx"};
+    const struct enabler *enabler = arg;
+    const struct enabler_counters *counters = &enabler->counters;
+    const struct enabler_tunnel *tunnel;
+    size_t open = 0;
+
+    TAILQ_FOREACH(tunnel, &enabler->tunnels, link)
+    {
+        open += tunnel->state == ENABLER_TUNNEL_OPEN;
+    }
+    evbuffer_add_printf(out, "# TYPE drawbridge_enabler_requests_total "
+                             "counter\n");
+    for (int c = 0; c < 6; c++) {
+        evbuffer_add_printf(out,
+                            "drawbridge_enabler_requests_total{class=\"%s\"} "
+                            "%llu\n",
+                            classes[c],
+                            (unsigned long long)counters->requests[c]);
+    }
+    evbuffer_add_printf(
+        out,
+        "# TYPE drawbridge_enabler_body_bytes_total counter\n"
+        "drawbridge_enabler_body_bytes_total{direction=\"in\"} %llu\n"
+        "drawbridge_enabler_body_bytes_total{direction=\"out\"} %llu\n"
+        "# TYPE drawbridge_enabler_tunnels gauge\n"
+        "drawbridge_enabler_tunnels %zu\n"
+        "# TYPE drawbridge_enabler_tunnels_opened_total counter\n"
+        "drawbridge_enabler_tunnels_opened_total %llu\n"
+        "# TYPE drawbridge_enabler_failed_attempts_total counter\n"
+        "drawbridge_enabler_failed_attempts_total{cause=\"refused\"} %llu\n"
+        "drawbridge_enabler_failed_attempts_total{cause=\"connect\"} %llu\n"
+        "# TYPE drawbridge_enabler_backend_connections gauge\n"
+        "drawbridge_enabler_backend_connections %u\n"
+        "# TYPE drawbridge_enabler_backend_up gauge\n"
+        "drawbridge_enabler_backend_up %d\n",
+        (unsigned long long)counters->bytes_in,
+        (unsigned long long)counters->bytes_out, open,
+        (unsigned long long)counters->tunnels_opened,
+        (unsigned long long)counters->attempts_refused,
+        (unsigned long long)counters->attempts_failed, enabler->pool.open,
+        enabler->backend_down ? 0 : 1);
 }

@@ -29,6 +29,7 @@
 struct relay_client;
 struct relay_exchange;
 struct relay_pending;
+struct admin;
 
 #define RELAY_LISTENERS_MAX 16
 #define RELAY_ADDR_MAX      64 /* "[ipv6]:port" and a NUL */
@@ -71,7 +72,7 @@ struct relay {
     size_t trusted_proxy_count;
     LIST_HEAD(, relay_pending) pending; /* waiting for a PROXY header */
     size_t listener_count;
-    struct evconnlistener *admin; /* /metrics, or NULL */
+    struct admin *admin; /* serves /metrics, or NULL */
     LIST_HEAD(, relay_client) clients;
     size_t client_count;
     uint64_t next_tunnel_id;

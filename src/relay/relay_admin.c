@@ -1,20 +1,14 @@
 /*
- * The relay's admin listener: /metrics in the Prometheus text format
- * (version 0.0.4), on an address of its own that is loopback by default.
+ * The relay's metrics in the Prometheus text format (version 0.0.4),
+ * served by the admin listener on an address that is loopback by default.
  */
+#include "common/admin.h"
 #include "common/log.h"
 #include "relay/relay.h"
 
-#include <arpa/inet.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <netdb.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-/* A request head larger than this is not a metrics scrape. */
-#define RELAY_ADMIN_HEAD_MAX 8192
 
 /* Writes a label value, escaped as the text format requires. */
 static void relay_metric_label(struct evbuffer *out, const char *value)
@@ -181,138 +175,26 @@ void relay_metrics_write(const struct relay *relay, struct evbuffer *out)
     }
 }
 
-static void relay_admin_close(struct bufferevent *bev)
+static void relay_admin_metrics(void *owner, struct evbuffer *out)
 {
-    bufferevent_free(bev);
-}
-
-static void relay_admin_on_write(struct bufferevent *bev, void *arg)
-{
-    (void)arg;
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-        relay_admin_close(bev);
-    }
-}
-
-static void relay_admin_on_event(struct bufferevent *bev, short what, void *arg)
-{
-    (void)what;
-    (void)arg;
-    relay_admin_close(bev);
-}
-
-static void relay_admin_respond(struct bufferevent *bev, int status,
-                                const char *type, struct evbuffer *body)
-{
-    struct evbuffer *out = bufferevent_get_output(bev);
-
-    evbuffer_add_printf(out,
-                        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-                        "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                        status, status == 200 ? "OK" : "Not Found", type,
-                        evbuffer_get_length(body));
-    evbuffer_add_buffer(out, body);
-    bufferevent_disable(bev, EV_READ);
-    bufferevent_setcb(bev, NULL, relay_admin_on_write, relay_admin_on_event,
-                      NULL);
-}
-
-static void relay_admin_on_read(struct bufferevent *bev, void *arg)
-{
-    struct relay *relay = arg;
-    struct evbuffer *input = bufferevent_get_input(bev);
-    struct evbuffer_ptr end = evbuffer_search(input, "\r\n\r\n", 4, NULL);
-    struct evbuffer *body;
-    char line[64];
-    size_t len;
-
-    if (end.pos < 0) {
-        if (evbuffer_get_length(input) > RELAY_ADMIN_HEAD_MAX) {
-            relay_admin_close(bev);
-        }
-        return;
-    }
-    len = evbuffer_copyout(input, line, sizeof(line) - 1);
-    line[len] = '\0';
-    body = evbuffer_new();
-    if (body == NULL) {
-        relay_admin_close(bev);
-        return;
-    }
-    if (strncmp(line, "GET /metrics ", 13) == 0 ||
-        strncmp(line, "GET /metrics? ", 13) == 0) {
-        relay_metrics_write(relay, body);
-        relay_admin_respond(bev, 200, "text/plain; version=0.0.4", body);
-    } else {
-        evbuffer_add_printf(body, "the admin listener serves GET /metrics\n");
-        relay_admin_respond(bev, 404, "text/plain; charset=utf-8", body);
-    }
-    evbuffer_free(body);
-}
-
-static void relay_admin_on_accept(struct evconnlistener *listener,
-                                  evutil_socket_t fd, struct sockaddr *addr,
-                                  int len, void *arg)
-{
-    struct relay *relay = arg;
-    struct timeval timeout = {5, 0};
-    struct bufferevent *bev = bufferevent_socket_new(
-        relay->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-
-    (void)listener;
-    (void)addr;
-    (void)len;
-    if (bev == NULL) {
-        evutil_closesocket(fd);
-        return;
-    }
-    bufferevent_setcb(bev, relay_admin_on_read, NULL, relay_admin_on_event,
-                      relay);
-    bufferevent_set_timeouts(bev, &timeout, &timeout);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    relay_metrics_write(owner, out);
 }
 
 int relay_admin_listen(struct relay *relay)
 {
     const struct config_options *opts = &relay->config->options;
-    struct addrinfo hints = {.ai_flags =
-                                 AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV,
-                             .ai_socktype = SOCK_STREAM};
-    struct addrinfo *info = NULL;
-    char port[8];
-    int rc;
 
     if (opts->admin_port == 0) {
         return 0;
     }
-    snprintf(port, sizeof(port), "%d", opts->admin_port);
-    rc = getaddrinfo(opts->admin_address ? opts->admin_address : "127.0.0.1",
-                     port, &hints, &info);
-    if (rc != 0) {
-        log_error("invalid admin_address: %s", gai_strerror(rc));
-        return -1;
-    }
-    relay->admin = evconnlistener_new_bind(
-        relay->base, relay_admin_on_accept, relay,
-        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 64,
-        info->ai_addr, (int)info->ai_addrlen);
-    freeaddrinfo(info);
-    if (relay->admin == NULL) {
-        log_error("cannot listen on the admin port %d; choose another "
-                  "admin_port",
-                  opts->admin_port);
-        return -1;
-    }
-    log_info("admin listener on %s:%d serves /metrics",
-             opts->admin_address ? opts->admin_address : "127.0.0.1",
-             opts->admin_port);
-    return 0;
+    relay->admin = admin_listen(
+        relay->base, opts->admin_address ? opts->admin_address : "127.0.0.1",
+        opts->admin_port, relay_admin_metrics, relay);
+    return relay->admin != NULL ? 0 : -1;
 }
 
 void relay_admin_unlisten(struct relay *relay)
 {
-    if (relay->admin != NULL) {
-        evconnlistener_free(relay->admin);
-        relay->admin = NULL;
-    }
+    admin_free(relay->admin);
+    relay->admin = NULL;
 }

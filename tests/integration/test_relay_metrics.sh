@@ -21,7 +21,7 @@ metrics()
 # value NAME_AND_LABELS: prints the sample's value from the last scrape.
 value()
 {
-    grep -F -- "$1 " "$WORK/metrics.txt" | awk '{ print $2 }'
+    grep -v '^#' "$WORK/metrics.txt" | grep -F -- "$1 " | awk '{ print $2 }'
 }
 
 for i in 1 2 3; do
@@ -91,6 +91,29 @@ enabler_start sync s1 token-1 "$BACKEND_PORT" || exit 1
 metrics >"$WORK/metrics.txt"
 expect_eq "reconnect counted" 2 \
     "$(value 'drawbridge_tunnels_accepted_total{farm="sync",server="s1"}')"
+
+# The enabler's own metrics with --admin.
+ENABLER_ADMIN_PORT=$(free_port)
+stop_process "$ENABLER_PID" >/dev/null
+enabler_start sync s1 token-1 "$BACKEND_PORT" \
+    --admin "127.0.0.1:$ENABLER_ADMIN_PORT" || exit 1
+relay_curl -o /dev/null "$(relay_url sync /echo)"
+relay_curl -o /dev/null "$(relay_url sync /status/503)"
+curl -sS --max-time 10 "http://127.0.0.1:$ENABLER_ADMIN_PORT/metrics" \
+    >"$WORK/metrics.txt"
+expect_eq "enabler counts 2xx" 1 \
+    "$(value 'drawbridge_enabler_requests_total{class="2xx"}')"
+expect_eq "enabler counts 5xx" 1 \
+    "$(value 'drawbridge_enabler_requests_total{class="5xx"}')"
+expect_eq "enabler has one open tunnel" 1 "$(value 'drawbridge_enabler_tunnels')"
+expect_eq "enabler reports the backend up" 1 \
+    "$(value 'drawbridge_enabler_backend_up')"
+run "$DRAWBRIDGE" enabler --relay "https://localhost:$RELAY_HTTPS_PORT" \
+    --farm sync --id s1 --token-file "$WORK/token-sync-s1" \
+    --ca-file "$WORK/pki/ca.crt" --backend "http://127.0.0.1:$BACKEND_PORT" \
+    --admin "not-an-address"
+expect_eq "invalid --admin is a usage error" 2 "$STATUS"
+expect_output "invalid --admin names the value" "invalid --admin 'not-an-address'"
 
 stop_process "$ENABLER_PID" >/dev/null
 if stop_process "$RELAY_PID"; then
