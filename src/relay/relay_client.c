@@ -259,9 +259,14 @@ static void relay_client_hello(struct relay_client *client)
         relay_client_free(client);
         return;
     }
-    log_warn("tunnel refused: farm=%s server=%s from %s: %d %s",
-             hello.farm[0] ? hello.farm : "-", hello.id[0] ? hello.id : "-",
-             client->peer, status, reason);
+    if (status == 200) {
+        log_info("tunnel probe: farm=%s server=%s from %s: accepted",
+                 hello.farm, hello.id, client->peer);
+    } else {
+        log_warn("tunnel refused: farm=%s server=%s from %s: %d %s",
+                 hello.farm[0] ? hello.farm : "-", hello.id[0] ? hello.id : "-",
+                 client->peer, status, reason);
+    }
     relay_client_write_error(client, status, reason, NULL, 0);
     client->closing = true;
     bufferevent_disable(client->bev, EV_READ);

@@ -541,6 +541,13 @@ int relay_tunnel_accept(struct relay *relay, struct bufferevent *bev, bool tls,
         relay_record_refusal(relay, hello, peer, status, reason);
         return status;
     }
+    if (hello->probe) {
+        snprintf(reason, size,
+                 "accepted: an enabler with this farm, id and token may "
+                 "open tunnels as server %s of farm %s",
+                 hello->id, hello->farm);
+        return 200;
+    }
     tunnel = relay_tunnel_new(relay, server, bev, tls, peer);
     if (tunnel == NULL || relay_tunnel_write_accept(tunnel) != 0) {
         snprintf(reason, size, "the relay is out of memory");

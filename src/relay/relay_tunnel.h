@@ -11,9 +11,10 @@
 #include <event2/bufferevent.h>
 
 /* Checks HELLO from PEER against the configuration. On success writes the
- * 101 response on BEV, takes BEV over as a new tunnel and returns 0. On
- * refusal returns the HTTP status (401, 403, 404) with a one-line REASON
- * for the enabler, and BEV stays with the caller. */
+ * 101 response on BEV, takes BEV over as a new tunnel and returns 0, or
+ * for a probe returns 200 with a REASON that says it would be accepted.
+ * On refusal returns the HTTP status (401, 403, 404) with a one-line
+ * REASON for the enabler, and BEV stays with the caller. */
 int relay_tunnel_accept(struct relay *relay, struct bufferevent *bev, bool tls,
                         const char *peer, const struct tunnel_hello *hello,
                         char *reason, size_t size);

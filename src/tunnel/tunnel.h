@@ -63,10 +63,12 @@ struct tunnel_hello {
     char id[TUNNEL_ID_MAX];
     char token[TUNNEL_TOKEN_MAX];
     int version; /* from "drawbridge-tunnel/N" */
+    bool probe;  /* check only: the relay answers 200 and opens no tunnel */
 };
 
 /* Writes the hello request for HELLO to OUT: a GET of SUFFIX with the farm
- * and id in the query, for the relay named HOST_HEADER. Returns 0, or -1
+ * and id in the query (and probe=1 for a check that opens no tunnel), for
+ * the relay named HOST_HEADER. Returns 0, or -1
  * when a value contains a byte that cannot be sent. */
 int tunnel_hello_write(struct evbuffer *out, const char *host_header,
                        const char *suffix, const struct tunnel_hello *hello);

@@ -44,7 +44,8 @@ int tunnel_hello_write(struct evbuffer *out, const char *host_header,
     if (evbuffer_add_printf(out, "GET %s?farm=", suffix) < 0 ||
         tunnel_add_encoded(out, hello->farm) != 0 ||
         evbuffer_add_printf(out, "&id=") < 0 ||
-        tunnel_add_encoded(out, hello->id) != 0) {
+        tunnel_add_encoded(out, hello->id) != 0 ||
+        (hello->probe && evbuffer_add_printf(out, "&probe=1") < 0)) {
         return -1;
     }
     if (evbuffer_add_printf(out,
@@ -189,6 +190,11 @@ static int tunnel_hello_ids(const char *query, struct tunnel_hello *hello,
                  "missing or invalid farm in the server URL; give the "
                  "enabler its farm id");
         return 400;
+    }
+    char probe[8];
+
+    if (tunnel_query_get(query, "probe", probe, sizeof(probe)) == 0) {
+        hello->probe = strcmp(probe, "1") == 0;
     }
     if (tunnel_query_get(query, "id", hello->id, sizeof(hello->id)) ||
         hello->id[0] == '\0') {
