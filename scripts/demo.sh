@@ -121,4 +121,9 @@ step "The relay's request log"
 sleep 0.2
 grep " request " relay.log
 
+step "The status page, and what a device would see"
+echo "status page: https://localhost:$https_port/ias_relay_server/client/rs_client.dll"
+echo "       JSON: https://localhost:$https_port/ias_relay_server/client/rs_client.dll?format=json"
+"$drawbridge" doctor client "$url" --ca pki/ca.crt
+
 printf '\nDemo finished; every process it started is stopped now.\n'

@@ -3,6 +3,7 @@
  */
 #include "cert/cert.h"
 #include "common/log.h"
+#include "doctor/doctor.h"
 #include "enabler/enabler.h"
 #include "relay/relay.h"
 
@@ -22,6 +23,8 @@ static const char main_help[] =
     "           forwards its requests to the backend\n"
     "  cert     certificate toolkit: CA, CSR, signing, PKCS#12, show, verify,\n"
     "           probe a live server, quickstart\n"
+    "  doctor   checks a deployment hop by hop (relay, enabler, client)\n"
+    "           and names each problem with a code and its fix\n"
     "\n"
     "Options:\n"
     "  -v, --verbosity LEVEL  log level from 0 (errors only) to 4 (trace);\n"
@@ -85,6 +88,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[i], "enabler") == 0) {
         return enabler_main(argc - i, argv + i);
+    }
+    if (strcmp(argv[i], "doctor") == 0) {
+        return doctor_main(argc - i, argv + i);
     }
     log_error("unknown command '%s'; run 'drawbridge --help' for the list",
               argv[i]);

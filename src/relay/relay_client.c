@@ -181,7 +181,10 @@ static int relay_client_on_head(struct http1_parser *parser,
         return HTTP1_PAUSE;
     }
     if (strcmp(head->method, "CONNECT") == 0) {
-        relay_client_error(client, 405, "CONNECT is not supported", NULL, 0);
+        struct http1_field allow =
+            http1_field_of("Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS");
+
+        relay_client_error(client, 405, "CONNECT is not supported", &allow, 1);
         return HTTP1_PAUSE;
     }
     if (relay_exchange_start(client, head) != 0) {

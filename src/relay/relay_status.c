@@ -398,8 +398,10 @@ void relay_status_serve(struct relay_client *client,
         return;
     }
     if (strcmp(head->method, "GET") != 0 && strcmp(head->method, "HEAD") != 0) {
+        struct http1_field allow = http1_field_of("Allow", "GET, HEAD");
+
         relay_client_error(client, 405, "the status page takes GET and HEAD",
-                           NULL, 0);
+                           &allow, 1);
         return;
     }
     relay_status_param(head->target, "format", format, sizeof(format));

@@ -511,3 +511,72 @@ relay_farm_start()
         return 1
     fi
 }
+
+# backend_start_on NAME PORT: starts backend.py named NAME on PORT, such as
+# the port of a backend that a test stopped, and waits until it prints
+# "ready". An earlier $WORK/backend-NAME.log becomes backend-NAME.log.old.
+# Sets BACKEND_PORT and BACKEND_PID.
+backend_start_on()
+{
+    local name=$1 log="$WORK/backend-$1.log"
+    BACKEND_PORT=$2
+    if [ -e "$log" ]; then
+        mv -f "$log" "$log.old"
+    fi
+    start_bg "$log" python3 "$BACKEND_PY" --port "$BACKEND_PORT" \
+        --name "$name"
+    BACKEND_PID=$BG_PID
+    if ! wait_log "$log" '^ready$' 1 10; then
+        echo "backend $name did not start on port $BACKEND_PORT; its log:"
+        sed 's/^/    /' "$log"
+        return 1
+    fi
+}
+
+# relay_tunnels FARM ID: prints how many tunnels of server ID of FARM are
+# open, by the relay's log $RELAY_LOG: the tunnels logged up minus those
+# logged down.
+relay_tunnels()
+{
+    local up down
+    up=$(grep -Ec -- "tunnel [0-9]+ up: farm=$1 server=$2 " "$RELAY_LOG")
+    down=$(grep -Ec -- "tunnel [0-9]+ down: farm=$1 server=$2 " "$RELAY_LOG")
+    echo $((up - down))
+}
+
+# wait_exit PID [SECONDS]: waits up to SECONDS (default 10) for PID, a
+# process of start_bg, to exit by itself, without sending it a signal.
+# Sets STOP_STATUS to its exit status. Returns 1, leaving the process
+# running, when it still runs after SECONDS.
+wait_exit()
+{
+    local pid=$1 seconds=${2:-10} i kept=()
+    for ((i = 0; i < seconds * 20; i++)); do
+        if ! process_running "$pid"; then
+            break
+        fi
+        sleep 0.05
+    done
+    if process_running "$pid"; then
+        return 1
+    fi
+    STOP_STATUS=0
+    wait "$pid" 2>/dev/null || STOP_STATUS=$?
+    for i in "${BG_PIDS[@]}"; do
+        if [ "$i" != "$pid" ]; then
+            kept+=("$i")
+        fi
+    done
+    BG_PIDS=("${kept[@]}")
+}
+
+# relay_self_option FILE KEY VALUE: adds `KEY = VALUE` to the
+# [relay_server] section of FILE, a file that relay_config wrote.
+relay_self_option()
+{
+    local file=$1 line="$2 = $3"
+    awk -v line="$line" '
+        { print }
+        $0 == "[relay_server]" { print line }
+    ' "$file" >"$file.new" && mv "$file.new" "$file"
+}
