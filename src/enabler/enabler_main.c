@@ -62,9 +62,13 @@ static bool enabler_busy(const struct enabler *enabler)
 {
     const struct enabler_tunnel *tunnel;
 
+    /* A tunnel is busy while it has streams, and also while frames that
+     * finished them wait in its output: freeing it would drop them. */
     TAILQ_FOREACH(tunnel, &enabler->tunnels, link)
     {
-        if (!TAILQ_EMPTY(&tunnel->exchanges)) {
+        if (!TAILQ_EMPTY(&tunnel->exchanges) ||
+            (tunnel->bev != NULL &&
+             evbuffer_get_length(bufferevent_get_output(tunnel->bev)) > 0)) {
             return true;
         }
     }

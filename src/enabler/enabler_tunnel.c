@@ -85,7 +85,10 @@ static void enabler_on_flush_event(evutil_socket_t fd, short what, void *arg)
         tunnel->close_cause = nghttp2_strerror(rc);
     } else if (tunnel_session_finished(tunnel->session) &&
                evbuffer_get_length(bufferevent_get_output(tunnel->bev)) == 0) {
-        tunnel->close_cause = "the relay ended the session";
+        tunnel->close_cause = tunnel->enabler->stopping
+                                  ? "the enabler is stopping and its streams "
+                                    "are done"
+                                  : "the relay ended the session";
     } else {
         return;
     }

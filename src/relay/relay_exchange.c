@@ -436,7 +436,7 @@ static struct relay_server *relay_exchange_route(struct relay_client *client,
     }
     struct relay_server *preferred = relay_exchange_affinity(farm, head);
 
-    server = relay_farm_pick(farm, preferred);
+    server = relay_farm_pick(farm, preferred, relay_server_usable);
     *affine = server != NULL && server == preferred;
     if (server == NULL) {
         struct http1_field retry = http1_field_of("Retry-After", "5");

@@ -286,12 +286,13 @@ struct relay_server *relay_farm_affinity(struct relay_farm *farm,
 }
 
 struct relay_server *relay_farm_pick(struct relay_farm *farm,
-                                     struct relay_server *preferred)
+                                     struct relay_server *preferred,
+                                     bool (*usable)(struct relay_server *))
 {
     struct relay_server *best = NULL;
     size_t best_index = 0;
 
-    if (preferred != NULL && preferred->tunnel_count > 0) {
+    if (preferred != NULL && usable(preferred)) {
         return preferred;
     }
     /* Scanning from the round-robin position makes the first of several
@@ -300,7 +301,7 @@ struct relay_server *relay_farm_pick(struct relay_farm *farm,
         size_t i = (farm->next + n) % farm->server_count;
         struct relay_server *server = farm->servers[i];
 
-        if (server->tunnel_count == 0) {
+        if (!usable(server)) {
             continue;
         }
         if (best == NULL || server->in_flight < best->in_flight) {

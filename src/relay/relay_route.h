@@ -134,12 +134,13 @@ struct relay_server *relay_farm_server(struct relay_farm *farm, const char *id);
 struct relay_server *relay_farm_affinity(struct relay_farm *farm,
                                          const char *value, size_t len);
 
-/* Picks the server for a request: PREFERRED when it is given and has a
- * tunnel, otherwise the connected server with the fewest requests in
- * flight, round robin among equals. Returns NULL when no server of FARM
- * has a tunnel. */
+/* Picks the server for a request among those for which USABLE is true
+ * (a tunnel that takes new streams): PREFERRED when it is usable,
+ * otherwise the usable server with the fewest requests in flight, round
+ * robin among equals. Returns NULL when no server of FARM is usable. */
 struct relay_server *relay_farm_pick(struct relay_farm *farm,
-                                     struct relay_server *preferred);
+                                     struct relay_server *preferred,
+                                     bool (*usable)(struct relay_server *));
 
 /* Counts a finished request of SERVER with STATUS, its body bytes each way
  * and its duration in milliseconds. */

@@ -599,6 +599,11 @@ struct relay_tunnel *relay_server_tunnel(struct relay_server *server)
     return best;
 }
 
+bool relay_server_usable(struct relay_server *server)
+{
+    return relay_server_tunnel(server) != NULL;
+}
+
 int32_t relay_tunnel_submit(struct relay_tunnel *tunnel,
                             struct relay_exchange *ex, const nghttp2_nv *nv,
                             size_t count, nghttp2_data_provider *provider)

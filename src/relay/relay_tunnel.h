@@ -23,6 +23,10 @@ int relay_tunnel_accept(struct relay *relay, struct bufferevent *bev, bool tls,
  * one more, or NULL. */
 struct relay_tunnel *relay_server_tunnel(struct relay_server *server);
 
+/* Returns true when SERVER has a tunnel that takes a new stream: open, not
+ * draining after a GOAWAY, and below its stream limit. */
+bool relay_server_usable(struct relay_server *server);
+
 /* Opens a stream on TUNNEL for EX with the request head NV (COUNT fields)
  * and, when PROVIDER is not NULL, a body. Returns the stream id, or a
  * negative nghttp2 error. */

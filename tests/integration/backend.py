@@ -40,6 +40,14 @@ on stdout once it accepts connections. Routes:
   POST /trailers        {"sha256": HEX, "length": N, "trailers": [[NAME,
                         VALUE], ...]} of a chunked request body and its
                         trailer fields
+  GET  /health          the status that /set-health set last (200 at
+                        start) with a one-line body. After
+                        /set-health?status=hang it waits until
+                        /set-health sets a status, or responds with 503
+                        after 60 s
+  GET  /set-health?status=N|hang
+                        sets the status of /health, from 200 to 599, or
+                        makes /health hang
 
 HEAD works on every GET route. Request bodies may come with
 Content-Length or chunked.
@@ -64,6 +72,13 @@ HOLD_MAX_SEC = 60
 # Events that /release sets and /hold waits for, by key.
 hold_events = {}
 hold_lock = threading.Lock()
+
+
+# The state of /health: a status, or HEALTH_HANG. /set-health changes it
+# and wakes the /health requests that hang.
+HEALTH_HANG = "hang"
+health_state = {"status": 200}
+health_changed = threading.Condition()
 
 
 def hold_event(key):
@@ -260,6 +275,36 @@ class Handler(BaseHTTPRequestHandler):
         hold_event(key).set()
         self.send_whole(200, f"released {key}\n".encode())
 
+    def route_health(self, query):
+        del query
+        with health_changed:
+            health_changed.wait_for(
+                lambda: health_state["status"] != HEALTH_HANG, HOLD_MAX_SEC
+            )
+            status = health_state["status"]
+        if status == HEALTH_HANG:
+            status = 503
+        try:
+            self.send_whole(status, b"health %d\n" % status)
+        except OSError:
+            # A poller that gave up while the route hung closed the
+            # connection.
+            self.close_connection = True
+
+    def route_set_health(self, query):
+        value = query.get("status", [""])[0]
+        if value != HEALTH_HANG and not (
+            value.isdigit() and 200 <= int(value) <= 599
+        ):
+            self.send_whole(400, b"give a status from 200 to 599, or hang\n")
+            return
+        with health_changed:
+            health_state["status"] = (
+                HEALTH_HANG if value == HEALTH_HANG else int(value)
+            )
+            health_changed.notify_all()
+        self.send_whole(200, f"health {value}\n".encode())
+
     GET_ROUTES = {
         "/echo": route_echo_get,
         "/bytes": route_bytes,
@@ -271,6 +316,8 @@ class Handler(BaseHTTPRequestHandler):
         "/hold": route_hold,
         "/release": route_release,
         "/close-mid-chunked": route_close_mid_chunked,
+        "/health": route_health,
+        "/set-health": route_set_health,
     }
 
     def route_status(self, path):

@@ -580,3 +580,21 @@ relay_self_option()
         $0 == "[relay_server]" { print line }
     ' "$file" >"$file.new" && mv "$file.new" "$file"
 }
+
+# relay_status_tunnels FARM ID: prints how many tunnels of server ID of
+# FARM the relay's status page (JSON) lists, or "error: ..." when the page
+# cannot be read.
+relay_status_tunnels()
+{
+    local page="https://localhost:$RELAY_HTTPS_PORT$RELAY_CLIENT_PREFIX"
+    relay_curl --fail "$page?format=json&farm=$1&server=$2" 2>&1 |
+        python3 -c '
+import json, sys
+text = sys.stdin.read()
+try:
+    farms = json.loads(text)["farms"]
+    print(len(farms[0]["servers"][0]["tunnels"]))
+except (ValueError, KeyError, IndexError, TypeError) as err:
+    print("error: %r in %s" % (err, text[:200].replace("\n", " ")))
+'
+}
