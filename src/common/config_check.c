@@ -131,6 +131,22 @@ static void config_check_relay(struct config_loader *ld, size_t index)
                      "[relay_server] has neither http_port nor https_port; "
                      "set at least one to a port from 1 to 65535");
     }
+    if (relay->http_port != 0 && relay->http_port == relay->https_port) {
+        config_error(ld,
+                     config_key_line(lines, config_relay_keys, "https_port"),
+                     "http_port and https_port are both %d; one port "
+                     "cannot serve HTTP and HTTPS, so give each its own",
+                     relay->http_port);
+    }
+    int admin = ld->cfg->options.admin_port;
+
+    if (admin != 0 &&
+        (admin == relay->http_port || admin == relay->https_port)) {
+        config_error(ld, lines->section,
+                     "admin_port %d is also a port of this [relay_server]; "
+                     "give the admin listener its own port",
+                     admin);
+    }
     if (relay->https_port != 0 && !config_has_tls(ld)) {
         config_error(ld,
                      config_key_line(lines, config_relay_keys, "https_port"),

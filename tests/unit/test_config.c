@@ -844,6 +844,10 @@ static const struct error_case error_cases[] = {
      "id 'a/b' contains '/'"},
     {"no relay section", "[options]\nverbosity = 1\n", 0,
      "no [relay_server] section"},
+    {"ports that clash",
+     "[relay_server]\nhost = r\nhttp_port = 8080\nhttps_port = 8080\n"
+     "[options]\ntls_pkcs12 = r.p12\n",
+     4, "http_port and https_port are both 8080"},
     {"relay with ports off",
      "[relay_server]\nhost = r\nhttp_port = 0\nhttps_port = 0\n", 1,
      "has neither http_port nor https_port"},
