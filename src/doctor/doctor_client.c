@@ -77,7 +77,8 @@ static int doctor_client_get(const struct doctor_client_url *url,
                          sizeof(host_port));
     if (tls_probe_open(&probe, url->url.host, url->url.port, url->url.host,
                        DOCTOR_TIMEOUT_SECONDS) != 0) {
-        snprintf(why, size, "cannot connect to %s", host_port);
+        /* A host name of up to 200 bytes fits any caller's buffer. */
+        snprintf(why, size, "cannot connect to %.200s", host_port);
         goto out;
     }
     conn.fd = probe.fd;
