@@ -7,7 +7,7 @@ packages=(
     build-essential cmake pkg-config clang-format
     libssl-dev libevent-dev libnghttp2-dev node-llhttp libinih-dev
     libcmocka-dev
-    openssl curl python3 nginx haproxy chromium
+    openssl curl python3 nginx haproxy chromium iproute2
 )
 
 missing=()
