@@ -56,9 +56,10 @@ struct enabler_tunnel {
     struct enabler *enabler;
     struct enabler_endpoint relay;
     char address[ENABLER_HOST_MAX + 16]; /* "host:port" for messages */
-    bool learned;  /* a peer from a relay's list, not from the options */
-    bool listed;   /* named by the latest peer list */
-    bool removing; /* its removal is scheduled */
+    bool learned;   /* a peer from a relay's list, not from the options */
+    bool listed;    /* named by the latest peer list */
+    bool removing;  /* its removal is scheduled */
+    bool lingering; /* sent FIN after draining; waits for the relay's */
     enum enabler_tunnel_state state;
     struct bufferevent *bev;
     nghttp2_session *session;

@@ -66,7 +66,7 @@ static bool enabler_busy(const struct enabler *enabler)
      * finished them wait in its output: freeing it would drop them. */
     TAILQ_FOREACH(tunnel, &enabler->tunnels, link)
     {
-        if (!TAILQ_EMPTY(&tunnel->exchanges) ||
+        if (!TAILQ_EMPTY(&tunnel->exchanges) || tunnel->lingering ||
             (tunnel->bev != NULL &&
              evbuffer_get_length(bufferevent_get_output(tunnel->bev)) > 0)) {
             return true;

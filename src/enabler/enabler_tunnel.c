@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static void enabler_tunnel_reconnect(struct enabler_tunnel *tunnel,
                                      const char *cause);
@@ -46,6 +47,7 @@ static void enabler_tunnel_free_connection(struct enabler_tunnel *tunnel)
         ex->tunnel = NULL;
         enabler_exchange_on_stream_close(ex, NGHTTP2_CANCEL);
     }
+    tunnel->lingering = false;
     tunnel_liveness_stop(&tunnel->liveness);
     if (tunnel->session != NULL) {
         nghttp2_session_del(tunnel->session);
@@ -70,6 +72,46 @@ void enabler_tunnel_flush(struct enabler_tunnel *tunnel)
 /* Flushes from the event loop, never inside a caller that may hold a
  * pointer to a stream's exchange: sending can close streams, and closing
  * a stream frees its exchange. */
+static void enabler_linger_on_read(struct bufferevent *bev, void *arg)
+{
+    struct evbuffer *input = bufferevent_get_input(bev);
+
+    (void)arg;
+    evbuffer_drain(input, evbuffer_get_length(input));
+}
+
+static void enabler_linger_on_event(struct bufferevent *bev, short what,
+                                    void *arg)
+{
+    struct enabler_tunnel *tunnel = arg;
+
+    (void)bev;
+    (void)what;
+    tunnel->lingering = false;
+    tunnel->close_cause = "the enabler stopped and its streams are done";
+    event_active(tunnel->close_event, EV_TIMEOUT, 0);
+}
+
+/* Ends a drained tunnel gently: sends FIN, then reads and drops what the
+ * relay still sends until it closes too (or 2 s pass). Closing with unread
+ * bytes, such as the relay's last WINDOW_UPDATE, would make the kernel
+ * send a reset, and a reset makes the relay's kernel drop response bytes
+ * it has received but the relay has not read yet. */
+static void enabler_tunnel_linger(struct enabler_tunnel *tunnel)
+{
+    struct timeval timeout = {2, 0};
+
+    if (tunnel->lingering) {
+        return;
+    }
+    tunnel->lingering = true;
+    shutdown(bufferevent_getfd(tunnel->bev), SHUT_WR);
+    bufferevent_setcb(tunnel->bev, enabler_linger_on_read, NULL,
+                      enabler_linger_on_event, tunnel);
+    bufferevent_set_timeouts(tunnel->bev, &timeout, NULL);
+    bufferevent_enable(tunnel->bev, EV_READ);
+}
+
 static void enabler_on_flush_event(evutil_socket_t fd, short what, void *arg)
 {
     struct enabler_tunnel *tunnel = arg;
@@ -85,10 +127,11 @@ static void enabler_on_flush_event(evutil_socket_t fd, short what, void *arg)
         tunnel->close_cause = nghttp2_strerror(rc);
     } else if (tunnel_session_finished(tunnel->session) &&
                evbuffer_get_length(bufferevent_get_output(tunnel->bev)) == 0) {
-        tunnel->close_cause = tunnel->enabler->stopping
-                                  ? "the enabler is stopping and its streams "
-                                    "are done"
-                                  : "the relay ended the session";
+        if (tunnel->enabler->stopping) {
+            enabler_tunnel_linger(tunnel);
+            return;
+        }
+        tunnel->close_cause = "the relay ended the session";
     } else {
         return;
     }
