@@ -48,16 +48,16 @@
 #define TUNNEL_STREAM_WINDOW     (256 * 1024)
 #define TUNNEL_CONNECTION_WINDOW (16 * 1024 * 1024)
 
-/* Frames are written to the socket's buffer until it holds this much;
- * the rest waits for the buffer to drain. */
+/* Frames are written to the socket's buffer until it contains this many
+ * bytes, and the rest waits for the buffer to drain. */
 #define TUNNEL_OUTPUT_HIGH (128 * 1024)
 
-/* A body buffer asks its producer to pause above HIGH bytes and to resume
- * below LOW bytes. */
+/* A body buffer makes its producer pause above HIGH bytes and resume below
+ * LOW bytes. */
 #define TUNNEL_BODY_HIGH (128 * 1024)
 #define TUNNEL_BODY_LOW  (32 * 1024)
 
-/* What an enabler presents in its hello. */
+/* The farm, server id and token that an enabler presents in its hello. */
 struct tunnel_hello {
     char farm[TUNNEL_ID_MAX];
     char id[TUNNEL_ID_MAX];
