@@ -149,7 +149,13 @@ static void config_set_affinity(struct config_loader *ld,
                strcasecmp(value, "false") != 0 && strcmp(value, "0") != 0) {
         is_bool = false;
     }
-    copy = is_bool ? (on ? strdup(name) : NULL) : strdup(value);
+    if (!is_bool) {
+        copy = strdup(value); /* a name of the farm's own */
+    } else if (on) {
+        copy = strdup(name);
+    } else {
+        copy = NULL;
+    }
     if ((on || !is_bool) && copy == NULL) {
         config_out_of_memory(ld);
         return;

@@ -58,7 +58,7 @@ int doctor_enabler_main(int argc, char **argv);
  * is "client". */
 int doctor_client_main(int argc, char **argv);
 
-/* What a served chain must satisfy. */
+/* The CA file and host name that a served chain must match. */
 struct doctor_tls_expect {
     const char *ca_file;   /* trust anchors, or NULL for the system store */
     const char *host;      /* the name or address that was dialed */

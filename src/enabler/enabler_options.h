@@ -12,7 +12,7 @@
 
 #define ENABLER_HOST_MAX 256
 
-/* Where to connect: a relay or the backend server. */
+/* The address of a relay or of the backend server. */
 struct enabler_endpoint {
     char host[ENABLER_HOST_MAX];
     char port[8];

@@ -627,9 +627,10 @@ static void enabler_connect_failed(struct enabler_tunnel *tunnel, short what)
                   tunnel->address, tunnel->relay.host,
                   evutil_gai_strerror(dns_error));
     } else if (what & BEV_EVENT_TIMEOUT) {
-        log_error("tunnel to %s: no answer within %u s; check the address "
-                  "and any firewall on the way",
-                  tunnel->address, 10u);
+        log_error(
+            "tunnel to %s: connecting timed out after %u s; check the address "
+            "and any firewall on the way",
+            tunnel->address, 10u);
     } else if (tls_error != NULL) {
         log_error("tunnel to %s: TLS handshake failed: %s; check that the "
                   "port is the relay's HTTPS port",

@@ -483,7 +483,7 @@ static int relay_client_init(struct relay_client *client,
     }
     bufferevent_setcb(client->bev, relay_client_on_read, relay_client_on_write,
                       relay_client_on_event, client);
-    /* Reading stops while the input holds a whole head and then some, so
+    /* Reading stops while the input contains a whole head and then some, so
      * a client that sends faster than the tunnel takes costs no memory. */
     bufferevent_setwatermark(client->bev, EV_READ, 0,
                              opts->max_header_bytes + 16384);

@@ -311,9 +311,13 @@ int relay_main(int argc, char **argv)
     struct relay relay = {0};
     int rc = relay_parse_args(argc, argv, &args);
 
+    if (rc == 1) {
+        free(config); /* --help was printed */
+        return 0;
+    }
     if (rc != 0 || config == NULL) {
         free(config);
-        return rc == 1 ? 0 : rc != 0 ? rc : 1;
+        return rc != 0 ? rc : 1;
     }
     if (config_load(args.config, config) != 0) {
         free(config);

@@ -87,7 +87,7 @@ struct relay_retired {
     size_t farm_count;
 };
 
-/* Where a client request goes, split from its target. */
+/* The farm and the rest of a client request's target, split from it. */
 struct relay_target {
     const char *farm; /* points into the caller's buffer */
     size_t farm_len;

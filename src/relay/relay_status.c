@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-/* What the query of a status request asks for. */
+/* The format and the farm and server filters of a status request. */
 struct relay_status_query {
     bool json;
     char farm[128];

@@ -20,7 +20,7 @@ struct relay_client;
 bool relay_status_requested(const struct relay *relay,
                             const struct http1_head *head);
 
-/* Answers HEAD on CLIENT with the status page, narrowed by ?farm=F and
+/* Responds to HEAD on CLIENT with the status page, narrowed by ?farm=F and
  * ?farm=F&server=S, or with 403 (not allowed for the client's address),
  * 404 (status_page = off, or an unknown farm or server) or 405 (a method
  * other than GET and HEAD). */

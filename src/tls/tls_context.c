@@ -85,7 +85,7 @@ static int tls_server_load_pkcs12(SSL_CTX *ctx,
         goto out;
     }
     if (bundle.key == NULL) {
-        log_error("%s holds no private key; export the bundle together with "
+        log_error("%s contains no private key; export the bundle together with "
                   "its key",
                   files->pkcs12);
     } else {

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Where a server's certificate and key come from: PEM files (the
+/* The files of a server's certificate and key: PEM files (the
  * certificate file may carry the chain after the leaf), or a PKCS#12
  * bundle with its password in the first line of a file. */
 struct tls_server_files {

@@ -105,10 +105,11 @@ static void tls_explain_pem(const char *path, const char *data)
                   "certificate file instead",
                   path);
     } else {
-        log_error("%s holds a PEM block of type '%s' that cannot be parsed as "
-                  "a certificate; check that the file is complete and is a "
-                  "certificate",
-                  path, label);
+        log_error(
+            "%s contains a PEM block of type '%s' that cannot be parsed as "
+            "a certificate; check that the file is complete and is a "
+            "certificate",
+            path, label);
     }
 }
 
@@ -220,9 +221,10 @@ static int tls_load_pkcs12(struct tls_bundle *bundle, const char *path,
     tls_put_leaf_first(bundle->certs, bundle->key);
 
     if (sk_X509_num(bundle->certs) == 0) {
-        log_error("the PKCS#12 file %s holds no certificate; export it again "
-                  "with its certificate",
-                  path);
+        log_error(
+            "the PKCS#12 file %s contains no certificate; export it again "
+            "with its certificate",
+            path);
         return -1;
     }
     bundle->format = TLS_FORMAT_PKCS12;
